@@ -1,0 +1,1 @@
+"""Pure domain and use cases. Standard library only (enforced by import-linter)."""

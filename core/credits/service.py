@@ -1,0 +1,206 @@
+"""Credits' use cases."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from core.credits.model import (
+    SIGNUP_BONUS,
+    CreditAccount,
+    Hold,
+    HoldState,
+    LedgerEntry,
+    ReservationNotActive,
+    TransactionType,
+)
+from core.shared.errors import InvalidArgument, NotFound
+from core.shared.ids import uuid7
+
+if TYPE_CHECKING:
+    from ports.common import Clock
+    from ports.credits import CreditsUnitOfWork, CreditsUnitOfWorkFactory
+
+T = TypeVar("T", Hold, LedgerEntry)
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 100
+SIGNUP_BONUS_CONSUMER = "credits.signup-bonus"
+
+
+class RequestIdReused(InvalidArgument):
+    reason = "REQUEST_ID_REUSED"
+
+
+class CreditsService:
+    def __init__(self, uow: CreditsUnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    # --- reads ------------------------------------------------------------------
+
+    async def get_account(self, user_id: uuid.UUID) -> CreditAccount:
+        async with self._uow() as uow:
+            return await uow.accounts.get(user_id) or CreditAccount(user_id=user_id)
+
+    async def list_transactions(self, user_id: uuid.UUID, page_size: int,
+                                page_token: str) -> tuple[list[LedgerEntry], str]:
+        if page_size < 0:
+            raise InvalidArgument("page_size must not be negative", reason="INVALID_PAGE_SIZE")
+        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        before = _decode_page_token(page_token, user_id) if page_token else None
+        async with self._uow() as uow:
+            rows = await uow.ledger.list(user_id, before=before, limit=size + 1)
+        page = rows[:size]
+        token = _encode_page_token(user_id, page[-1].id) if len(rows) > size else ""
+        return page, token
+
+    # --- writes (each idempotent by request_id) ---------------------------------
+
+    async def reserve(self, request_id: str, user_id: uuid.UUID, amount: int,
+                      reason: str) -> Hold:
+        async def work(uow: CreditsUnitOfWork) -> Hold:
+            account = await uow.accounts.get_for_update(user_id)
+            account.hold(amount)
+            hold = Hold(id=uuid7(), user_id=user_id, amount=amount, reason=reason,
+                        created_at=self._clock.now())
+            await uow.holds.add(hold)
+            await uow.accounts.save(account)
+            return hold
+
+        return await self._idempotent("reserve", request_id,
+                                      (str(user_id), amount, reason), work, Hold.from_record)
+
+    async def commit(self, request_id: str, user_id: uuid.UUID, hold_id: uuid.UUID) -> LedgerEntry:
+        async def work(uow: CreditsUnitOfWork) -> LedgerEntry:
+            account = await uow.accounts.get_for_update(user_id)
+            hold = await self._active_hold(uow, user_id, hold_id)
+            account.settle(hold.amount)
+            now = self._clock.now()
+            hold.state, hold.resolved_at = HoldState.COMMITTED, now
+            entry = LedgerEntry(id=uuid7(), user_id=user_id, type=TransactionType.CONSUMPTION,
+                                amount=-hold.amount, balance_after=account.balance,
+                                reason=hold.reason, created_at=now, hold_id=hold.id,
+                                request_id=request_id)
+            await uow.holds.save(hold)
+            await uow.accounts.save(account)
+            await uow.ledger.append(entry)
+            return entry
+
+        return await self._idempotent("commit", request_id, (str(user_id), str(hold_id)),
+                                      work, LedgerEntry.from_record)
+
+    async def release(self, request_id: str, user_id: uuid.UUID, hold_id: uuid.UUID) -> Hold:
+        async def work(uow: CreditsUnitOfWork) -> Hold:
+            account = await uow.accounts.get_for_update(user_id)
+            hold = await uow.holds.get(hold_id)
+            if hold is None or hold.user_id != user_id:
+                raise NotFound("no such reservation", reason="RESERVATION_NOT_FOUND")
+            if hold.state is HoldState.RELEASED:
+                return hold
+            if hold.state is not HoldState.ACTIVE:
+                raise ReservationNotActive(f"the reservation is {hold.state.value}")
+            account.release(hold.amount)
+            hold.state, hold.resolved_at = HoldState.RELEASED, self._clock.now()
+            await uow.holds.save(hold)
+            await uow.accounts.save(account)
+            return hold
+
+        return await self._idempotent("release", request_id, (str(user_id), str(hold_id)),
+                                      work, Hold.from_record)
+
+    async def grant(self, request_id: str, user_id: uuid.UUID, amount: int,
+                    type_: TransactionType, reason: str) -> LedgerEntry:
+        if type_ not in (TransactionType.GRANT, TransactionType.PURCHASE):
+            raise InvalidArgument("type must be grant or purchase", reason="INVALID_TYPE")
+        return await self._credit("grant", request_id, user_id, amount, type_, reason)
+
+    async def refund(self, request_id: str, user_id: uuid.UUID, amount: int,
+                     reason: str) -> LedgerEntry:
+        return await self._credit("refund", request_id, user_id, amount,
+                                  TransactionType.REFUND, reason)
+
+    async def grant_signup_bonus(self, event_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+        """Handle user.registered: one free credit, exactly once per event.
+        Returns False when the event had already been handled."""
+        async with self._uow() as uow:
+            now = self._clock.now()
+            if not await uow.processed_events.add(SIGNUP_BONUS_CONSUMER, event_id, now):
+                return False
+            account = await uow.accounts.get_for_update(user_id)
+            account.add(SIGNUP_BONUS)
+            await uow.accounts.save(account)
+            await uow.ledger.append(LedgerEntry(
+                id=uuid7(), user_id=user_id, type=TransactionType.GRANT, amount=SIGNUP_BONUS,
+                balance_after=account.balance, reason="signup-bonus", created_at=now,
+                request_id=str(event_id)))
+            await uow.commit()
+            return True
+
+    # --- helpers ----------------------------------------------------------------
+
+    async def _credit(self, method: str, request_id: str, user_id: uuid.UUID, amount: int,
+                      type_: TransactionType, reason: str) -> LedgerEntry:
+        async def work(uow: CreditsUnitOfWork) -> LedgerEntry:
+            account = await uow.accounts.get_for_update(user_id)
+            account.add(amount)
+            entry = LedgerEntry(id=uuid7(), user_id=user_id, type=type_, amount=amount,
+                                balance_after=account.balance, reason=reason,
+                                created_at=self._clock.now(), request_id=request_id)
+            await uow.accounts.save(account)
+            await uow.ledger.append(entry)
+            return entry
+
+        return await self._idempotent(method, request_id,
+                                      (str(user_id), amount, type_.value, reason),
+                                      work, LedgerEntry.from_record)
+
+    @staticmethod
+    async def _active_hold(uow: CreditsUnitOfWork, user_id: uuid.UUID,
+                           hold_id: uuid.UUID) -> Hold:
+        hold = await uow.holds.get(hold_id)
+        if hold is None or hold.user_id != user_id:
+            raise NotFound("no such reservation", reason="RESERVATION_NOT_FOUND")
+        if hold.state is not HoldState.ACTIVE:
+            raise ReservationNotActive(f"the reservation is {hold.state.value}")
+        return hold
+
+    async def _idempotent(self, method: str, request_id: str, params: tuple[object, ...],
+                          work: Callable[[CreditsUnitOfWork], Awaitable[T]],
+                          decode: Callable[[dict[str, object]], T]) -> T:
+        key = f"credits:{method}:{request_id}"
+        fingerprint = hashlib.sha256(json.dumps(params).encode()).hexdigest()
+        async with self._uow() as uow:
+            prior = await uow.idempotency.claim(key, fingerprint, self._clock.now())
+            if prior is not None:
+                if prior.fingerprint != fingerprint or prior.result is None:
+                    raise RequestIdReused(
+                        "request_id was already used with different parameters",
+                        metadata={"request_id": request_id})
+                return decode(prior.result)
+            result = await work(uow)
+            await uow.idempotency.complete(key, result.to_record())
+            await uow.commit()
+            return result
+
+
+def _encode_page_token(user_id: uuid.UUID, last_id: uuid.UUID) -> str:
+    raw = json.dumps({"u": str(user_id), "b": str(last_id)}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_page_token(token: str, user_id: uuid.UUID) -> uuid.UUID:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if data["u"] != str(user_id):
+            raise ValueError("token of another listing")
+        return uuid.UUID(data["b"])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise InvalidArgument("page_token is not valid for this listing",
+                              reason="INVALID_PAGE_TOKEN",
+                              metadata={"field": "page_token"}) from None

@@ -1,0 +1,1 @@
+"""The shared kernel: errors, ids, events and the caller, used by every context."""

@@ -1,0 +1,1 @@
+"""Interfaces (typing.Protocol) the cores need. Imports core types only."""

@@ -1,0 +1,99 @@
+"""Ports shared by every context: time, cache, outbox and events."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from core.shared.events import DomainEvent
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, UTC, timezone-aware."""
+        ...
+
+
+class Cache(Protocol):
+    """A best-effort cache. Losing it loses nothing of record."""
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """An event as stored in the outbox and carried by the bus."""
+
+    event_id: uuid.UUID
+    topic: str
+    payload: bytes
+    created_at: datetime
+    attempts: int = 0
+
+
+class EventCodec(Protocol):
+    """Turns domain events into wire messages and back (protobuf, in services)."""
+
+    def encode(self, event: DomainEvent) -> tuple[str, bytes]: ...
+
+    def decode(self, topic: str, payload: bytes, event_id: uuid.UUID) -> DomainEvent: ...
+
+
+class Outbox(Protocol):
+    """Write side of the outbox, inside a unit of work."""
+
+    async def add(self, event: DomainEvent) -> None: ...
+
+
+class OutboxStore(Protocol):
+    """Read side of the outbox, for the relay."""
+
+    async def fetch_pending(self, limit: int, now: datetime) -> list[OutboxMessage]:
+        """Unpublished messages due now, oldest first."""
+        ...
+
+    async def mark_published(self, event_ids: list[uuid.UUID], at: datetime) -> None: ...
+
+    async def mark_failed(self, event_id: uuid.UUID, error: str, retry_at: datetime) -> None:
+        """Count a failed delivery and hold the message back until `retry_at`."""
+        ...
+
+
+EventHandler = Callable[[OutboxMessage], Awaitable[None]]
+
+
+class EventBus(Protocol):
+    """Delivers outbox messages to durable consumers, at least once."""
+
+    def subscribe(self, topic: str, consumer: str, handler: EventHandler) -> None: ...
+
+    async def publish(self, message: OutboxMessage) -> None:
+        """Returns once the message is safely handed over (in-process: handled)."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One atomic transaction. Leaving the block without commit() rolls back."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+class ProcessedEvents(Protocol):
+    async def add(self, consumer: str, event_id: uuid.UUID, at: datetime) -> bool:
+        """Record that `consumer` handled `event_id`; False if it already had."""
+        ...
