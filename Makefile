@@ -1,0 +1,37 @@
+# The two commands: `make up` runs the system, `make test` runs every check.
+# Both set up everything on a fresh machine (virtualenv, dependencies, codegen).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: up test install gen lint unit clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+gen: $(STAMP)
+	$(BIN)/python -m services.codegen
+
+up: gen
+	$(BIN)/waqup up
+
+lint: gen
+	$(BIN)/ruff check .
+	$(BIN)/buf lint
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/pytest
+
+unit: gen
+	$(BIN)/pytest tests/unit
+
+clean:
+	rm -rf $(VENV) services/gen envoy/build .buf var

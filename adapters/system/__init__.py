@@ -1,0 +1,5 @@
+"""The real world's time."""
+
+from adapters.system.clock import SystemClock
+
+__all__ = ["SystemClock"]

@@ -1,0 +1,10 @@
+"""ports.common.Clock backed by the system clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)

@@ -1,0 +1,164 @@
+"""Composition root: settings in, a wired application out.
+
+`build()` picks one adapter per port from the settings (or from `overrides`,
+which tests use) and connects the cores. It touches no network: `start()`
+checks every configured backend (a configured but unreachable one is a clear
+startup error, never a silent fallback) and starts the outbox relay.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from core.credits.service import CreditsService
+from core.identity.model import UserRegistered
+from core.identity.service import IdentityService
+from ports.common import Cache, Clock, EventBus, OutboxMessage, OutboxStore
+from ports.credits import CreditsUnitOfWorkFactory
+from ports.identity import (
+    IdentityUnitOfWork,
+    IdentityUnitOfWorkFactory,
+    PasswordHasher,
+    TokenVerifier,
+)
+from services.events import ProtobufEventCodec
+from services.relay import OutboxRelay
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MEMORY_URL = "memory://"
+
+
+@dataclass
+class Container:
+    settings: Settings
+    clock: Clock
+    cache: Cache
+    identity: IdentityService
+    credits: CreditsService
+    verifier: TokenVerifier
+    bus: EventBus
+    relay: OutboxRelay
+    identity_uow: IdentityUnitOfWorkFactory
+    credits_uow: CreditsUnitOfWorkFactory
+    checks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        for check in self.checks:
+            await check()
+        self.relay.start()
+
+    async def close(self) -> None:
+        await self.relay.stop()
+        for close in reversed(self.closers):
+            try:
+                await close()
+            except Exception:
+                log.warning("error while closing", exc_info=True)
+
+
+class _NotifyOnCommit:
+    """Wraps a unit of work so that the relay wakes as soon as it commits."""
+
+    def __init__(self, inner: IdentityUnitOfWork, notify: Callable[[], None]) -> None:
+        self._inner = inner
+        self._notify = notify
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def __aenter__(self) -> _NotifyOnCommit:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._inner.__aexit__(*exc)
+
+    async def commit(self) -> None:
+        await self._inner.commit()
+        self._notify()
+
+
+def build(settings: Settings | None = None, **overrides: Any) -> Container:
+    """Wire the application. Overrides: clock, cache, hasher, keyring, store
+    (a MemoryStore, implies memory persistence), bus."""
+    from adapters.argon2.hasher import Argon2PasswordHasher
+    from adapters.jwt.keys import KeyRing
+    from adapters.jwt.tokens import JwtTokenIssuer, JwtTokenVerifier
+    from adapters.memory.cache import MemoryCache
+    from adapters.memory.event_bus import InProcessEventBus
+    from adapters.system.clock import SystemClock
+
+    settings = settings or Settings()
+    codec = ProtobufEventCodec()
+    clock: Clock = overrides.get("clock") or SystemClock()
+    checks: list[Callable[[], Awaitable[None]]] = []
+    closers: list[Callable[[], Awaitable[None]]] = []
+
+    # Persistence: memory, SQLite or PostgreSQL.
+    store = overrides.get("store")
+    if store is not None or settings.database_url == MEMORY_URL:
+        from adapters.memory.credits import memory_credits_uow
+        from adapters.memory.identity import memory_identity_uow
+        from adapters.memory.outbox import MemoryOutboxStore
+        from adapters.memory.store import MemoryStore
+
+        store = store or MemoryStore()
+        identity_uow = memory_identity_uow(store, codec)
+        credits_uow = memory_credits_uow(store)
+        outbox_store: OutboxStore = MemoryOutboxStore(store)
+    else:
+        from adapters.sql.credits import sql_credits_uow
+        from adapters.sql.engine import check_database, create_engine
+        from adapters.sql.identity import sql_identity_uow
+        from adapters.sql.outbox import SqlOutboxStore
+
+        engine = create_engine(settings.database_url)
+        identity_uow = sql_identity_uow(engine, codec)
+        credits_uow = sql_credits_uow(engine)
+        outbox_store = SqlOutboxStore(engine)
+        checks.append(lambda: check_database(engine))
+        closers.append(engine.dispose)
+
+    # Cache: Redis when configured, else in-process.
+    cache: Cache | None = overrides.get("cache")
+    if cache is None and settings.redis_url:
+        from adapters.redis.cache import RedisCache
+
+        redis_cache = RedisCache(settings.redis_url)
+        checks.append(redis_cache.ping)
+        cache = redis_cache
+    cache = cache or MemoryCache()
+    closers.append(cache.close)
+
+    keyring = overrides.get("keyring") or KeyRing.load_or_create(settings.key_dir)
+    issuer = JwtTokenIssuer(keyring, settings.jwt_issuer, settings.jwt_audience,
+                            settings.access_token_ttl_seconds)
+    verifier = JwtTokenVerifier(keyring, settings.jwt_issuer, settings.jwt_audience)
+    hasher: PasswordHasher = overrides.get("hasher") or Argon2PasswordHasher()
+
+    bus: EventBus = overrides.get("bus") or InProcessEventBus()
+    relay = OutboxRelay(outbox_store, bus, clock, poll_seconds=settings.outbox_poll_seconds)
+
+    identity = IdentityService(
+        lambda: _NotifyOnCommit(identity_uow(), relay.notify), hasher, issuer, clock, cache,
+        refresh_ttl=timedelta(days=settings.refresh_token_ttl_days))
+    credits = CreditsService(credits_uow, clock)
+
+    async def grant_signup_bonus(message: OutboxMessage) -> None:
+        event = codec.decode(message.topic, message.payload, message.event_id)
+        assert isinstance(event, UserRegistered)
+        await credits.grant_signup_bonus(event.event_id, event.user_id)
+
+    bus.subscribe(UserRegistered.topic, "credits", grant_signup_bonus)
+
+    return Container(settings=settings, clock=clock, cache=cache, identity=identity,
+                     credits=credits, verifier=verifier, bus=bus, relay=relay,
+                     identity_uow=identity_uow, credits_uow=credits_uow, checks=checks,
+                     closers=closers)

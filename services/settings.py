@@ -1,0 +1,43 @@
+"""Settings, read from WAQUP_* environment variables (documented in README)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WAQUP_", extra="ignore")
+
+    #: SQLAlchemy URL. SQLite file by default; `postgresql://...` selects PostgreSQL
+    #: (psycopg 3); `memory://` keeps everything in process memory (tests, demos).
+    database_url: str = "sqlite+aiosqlite:///var/waqup.db"
+    #: Redis URL for the cache; unset keeps an in-process cache.
+    redis_url: str | None = None
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    envoy_admin_port: int = 9901
+    #: Where the embedded mode keeps its files (signing keys, Envoy config).
+    data_dir: Path = Path("var")
+    #: Directory of PEM signing keys; default `<data_dir>/keys`.
+    jwt_key_dir: Path | None = None
+    jwt_issuer: str = "waqup-identity"
+    jwt_audience: str = "waqup-api"
+    access_token_ttl_seconds: int = Field(default=900, gt=0, le=900)
+    refresh_token_ttl_days: int = Field(default=30, gt=0, le=365)
+    #: How often the outbox relay polls when nothing woke it.
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    log_level: str = "INFO"
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def key_dir(self) -> Path:
+        return self.jwt_key_dir or self.data_dir / "keys"
