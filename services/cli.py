@@ -14,15 +14,12 @@ import argparse
 import asyncio
 import logging
 import sys
-from pathlib import Path
 
 from services.bootstrap import MEMORY_URL, Container, build
 from services.logs import configure_logging
 from services.settings import Settings
 
 log = logging.getLogger("waqup")
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def migrate(settings: Settings) -> None:
@@ -57,17 +54,15 @@ async def _serve(settings: Settings, *, with_envoy: bool) -> None:
 
 
 def _start_envoy(settings: Settings, grpc_port: int):
-    from services.edge import EnvoyProcess, write_envoy_config
+    from services.edge import DESCRIPTOR_PATH, EnvoyProcess, embedded_upstreams, write_envoy_config
 
-    descriptor = ROOT / "envoy" / "build" / "waqup.pb"
-    if not descriptor.exists():
-        raise SystemExit("envoy/build/waqup.pb is missing: run `make gen` first")
-    upstream = (settings.grpc_host, grpc_port)
+    if not DESCRIPTOR_PATH.exists():
+        raise SystemExit(f"{DESCRIPTOR_PATH} is missing: run `make gen` first")
     config = write_envoy_config(
         settings.data_dir / "envoy.yaml", listen_host=settings.http_host,
         listen_port=settings.http_port, admin_port=settings.envoy_admin_port,
-        upstreams={"identity": upstream, "credits": upstream}, descriptor_path=descriptor)
-    envoy = EnvoyProcess()
+        upstreams=embedded_upstreams(settings.grpc_host, grpc_port))
+    envoy = EnvoyProcess(admin_port=settings.envoy_admin_port)
     envoy.start(config)
     envoy.wait_ready(timeout=30)
     return envoy

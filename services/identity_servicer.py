@@ -69,9 +69,8 @@ class AuthServicer(rpc.AuthServiceServicer):
         return pb.LogoutResponse()
 
     async def GetJwks(self, request: pb.GetJwksRequest,
-                      context: grpc.aio.ServicerContext) -> pb.GetJwksResponse:
-        return pb.GetJwksResponse(jwks=pb.Jwks(keys=[pb.Jwk(**key)
-                                                     for key in self._identity.jwks()]))
+                      context: grpc.aio.ServicerContext) -> pb.Jwks:
+        return pb.Jwks(keys=[pb.Jwk(**key) for key in self._identity.jwks()])
 
 
 class UserServicer(rpc.UserServiceServicer):

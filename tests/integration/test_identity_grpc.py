@@ -198,7 +198,7 @@ async def test_update_preferences_rejects_bad_input(app: App, prefs, mask, reaso
 
 async def test_jwks_lists_the_signing_key(app: App) -> None:
     user = await app.register()
-    jwks = (await app.auth.GetJwks(pb.GetJwksRequest())).jwks
+    jwks = await app.auth.GetJwks(pb.GetJwksRequest())
     kid = jwt.get_unverified_header(user.access_token)["kid"]
     assert next(k.kid for k in jwks.keys) == kid
     key = jwks.keys[0]
