@@ -1,0 +1,98 @@
+"""Engines for PostgreSQL (psycopg 3) and SQLite (aiosqlite).
+
+SQLite runs in WAL mode and opens every transaction with BEGIN IMMEDIATE, so writers
+(in this process or in others) queue on the database lock for up to 30 seconds instead
+of failing with "database is locked" half-way through a transaction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+BUSY_TIMEOUT_SECONDS = 30
+
+
+def normalize_url(url: str, *, sync: bool = False) -> URL:
+    """The SQLAlchemy URL for `url`, with the driver this project uses."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite" if sync else "sqlite+aiosqlite")
+    raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The database file of a SQLite URL; None for an in-memory database."""
+    if url.database in (None, "", ":memory:") or url.database.startswith("file:"):
+        return None
+    return Path(url.database)
+
+
+def prepare_sqlite_file(url: URL) -> None:
+    """Create the directory a SQLite database file will live in."""
+    path = sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take BEGIN away from the driver; the "begin" hook below emits it.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def install_sqlite_hooks(sync_engine: Any) -> None:
+    """WAL, busy timeout, foreign keys and BEGIN IMMEDIATE on a (sync) SQLite engine."""
+    event.listen(sync_engine, "connect", _on_sqlite_connect)
+    event.listen(sync_engine, "begin", _on_sqlite_begin)
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine for `url` (postgresql://, postgres://, sqlite:///path or the
+    explicit +psycopg / +aiosqlite forms). No I/O happens here except creating the
+    directory of a SQLite file."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        prepare_sqlite_file(parsed)
+        engine = create_async_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
+        install_sqlite_hooks(engine.sync_engine)
+        return engine
+    return create_async_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True,
+                               pool_recycle=1800)
+
+
+def display_url(engine_or_url: AsyncEngine | URL | str) -> str:
+    """The URL without its password, for messages and logs."""
+    url = engine_or_url.url if isinstance(engine_or_url, AsyncEngine) else engine_or_url
+    url = make_url(url)
+    return URL.create(url.drivername, url.username, None, url.host, url.port, url.database,
+                      url.query).render_as_string(hide_password=False)
+
+
+async def check_database(engine: AsyncEngine) -> None:
+    """Raise RuntimeError with a clear message when the database cannot be reached."""
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        cause = getattr(exc, "orig", None) or exc  # the driver's words, without SQLAlchemy's
+        raise RuntimeError(
+            f"database unreachable at {display_url(engine)}: {str(cause).strip()}") from exc
