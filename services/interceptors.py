@@ -81,8 +81,15 @@ def _metadata(context: grpc.aio.ServicerContext, key: str) -> str:
     return ""
 
 
+#: Probed every second by Envoy: served without an access line.
+UNLOGGED_METHODS = frozenset({"/grpc.health.v1.Health/Check"})
+
+
 class RequestContextInterceptor(_UnaryInterceptor):
     def wrap(self, method: str, behavior: Behavior) -> Behavior:
+        if method in UNLOGGED_METHODS:
+            return behavior
+
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             request_id = _metadata(context, "x-request-id")[:128] or uuid.uuid4().hex
             request_id_var.set(request_id)

@@ -187,12 +187,17 @@ async def db_app(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     await stop_app(running)
 
 
-async def test_fifty_clients_reserve_against_ten_credits(db_app: App) -> None:
-    app = db_app
+async def user_with_ten_credits(app: App):
     user = await app.register()
     uid = user_of(user.user.name)
-    await wait_for_balance(app, user.access_token, 1)
+    await wait_for_balance(app, user.access_token, 1)  # the free credit
     await grant(app, uid, 9)
+    return user, uid
+
+
+async def test_fifty_clients_reserve_against_ten_credits(db_app: App) -> None:
+    app = db_app
+    user, uid = await user_with_ten_credits(app)
     service = bearer(app.service_token())
 
     channels = [grpc.aio.insecure_channel(f"127.0.0.1:{app.server.port}") for _ in range(10)]
@@ -230,10 +235,7 @@ async def test_fifty_clients_reserve_against_ten_credits(db_app: App) -> None:
 
 async def test_a_retried_request_id_has_one_effect_under_concurrency(db_app: App) -> None:
     app = db_app
-    user = await app.register()
-    uid = user_of(user.user.name)
-    await wait_for_balance(app, user.access_token, 1)
-    await grant(app, uid, 9)
+    user, uid = await user_with_ten_credits(app)
     service = bearer(app.service_token())
     request_id = str(uuid.uuid4())
     results = await asyncio.gather(*(
