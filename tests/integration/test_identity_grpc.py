@@ -139,7 +139,7 @@ async def test_user_methods_need_a_valid_token(app: App, metadata, reason: str) 
 async def test_token_signed_with_hs256_is_rejected(app: App) -> None:
     user = await app.register()
     claims = jwt.decode(user.access_token, options={"verify_signature": False})
-    forged = jwt.encode(claims, "secret", algorithm="HS256",
+    forged = jwt.encode(claims, "an-hmac-secret-of-32-bytes-or-more", algorithm="HS256",
                         headers={"kid": jwt.get_unverified_header(user.access_token)["kid"]})
     unsigned = jwt.encode(claims, None, algorithm="none")
     for token in (forged, unsigned):
