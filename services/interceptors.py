@@ -101,10 +101,10 @@ class RequestContextInterceptor(_UnaryInterceptor):
             except DomainError as error:
                 code, status = status_for(error)
                 await abort(context, code, status)
-            except Exception as error:
-                if _is_abort(error):  # raised by context.abort: already a status
-                    code = context.code() or grpc.StatusCode.UNKNOWN
-                    raise
+            except grpc.aio.AbortError:  # raised by context.abort: already a status
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            except Exception:
                 code, status = internal_status()
                 log.exception("unhandled error in %s", method)
                 await abort(context, code, status)
@@ -116,10 +116,6 @@ class RequestContextInterceptor(_UnaryInterceptor):
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
 
         return handle
-
-
-def _is_abort(error: Exception) -> bool:
-    return type(error).__name__ == "AbortError"
 
 
 class AuthInterceptor(_UnaryInterceptor):

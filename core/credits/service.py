@@ -98,9 +98,7 @@ class CreditsService:
     async def release(self, request_id: str, user_id: uuid.UUID, hold_id: uuid.UUID) -> Hold:
         async def work(uow: CreditsUnitOfWork) -> Hold:
             account = await uow.accounts.get_for_update(user_id)
-            hold = await uow.holds.get(hold_id)
-            if hold is None or hold.user_id != user_id:
-                raise NotFound("no such reservation", reason="RESERVATION_NOT_FOUND")
+            hold = await self._owned_hold(uow, user_id, hold_id)
             if hold.state is HoldState.RELEASED:
                 return hold
             if hold.state is not HoldState.ACTIVE:
@@ -161,11 +159,17 @@ class CreditsService:
                                       work, LedgerEntry.from_record)
 
     @staticmethod
-    async def _active_hold(uow: CreditsUnitOfWork, user_id: uuid.UUID,
-                           hold_id: uuid.UUID) -> Hold:
+    async def _owned_hold(uow: CreditsUnitOfWork, user_id: uuid.UUID,
+                          hold_id: uuid.UUID) -> Hold:
         hold = await uow.holds.get(hold_id)
         if hold is None or hold.user_id != user_id:
             raise NotFound("no such reservation", reason="RESERVATION_NOT_FOUND")
+        return hold
+
+    @classmethod
+    async def _active_hold(cls, uow: CreditsUnitOfWork, user_id: uuid.UUID,
+                           hold_id: uuid.UUID) -> Hold:
+        hold = await cls._owned_hold(uow, user_id, hold_id)
         if hold.state is not HoldState.ACTIVE:
             raise ReservationNotActive(f"the reservation is {hold.state.value}")
         return hold

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
+from core.shared.auth import ROLE_USER
 from core.shared.errors import InvalidArgument
 from core.shared.events import DomainEvent
 
@@ -90,7 +91,7 @@ class User:
     password_hash: str
     created_at: datetime
     updated_at: datetime
-    roles: tuple[str, ...] = ("user",)
+    roles: tuple[str, ...] = (ROLE_USER,)
     preferences: Preferences = field(default_factory=Preferences)
 
     def profile(self) -> UserProfile:

@@ -24,11 +24,6 @@ class Principal:
     def has_role(self, role: str) -> bool:
         return role in self.roles
 
-    def require_role(self, role: str) -> None:
-        if role not in self.roles:
-            raise PermissionDenied(f"this method needs the {role!r} role",
-                                   reason="ROLE_REQUIRED", metadata={"role": role})
-
 
 def resolve_user(principal: Principal, user_segment: str) -> uuid.UUID:
     """The user id named by a resource segment (`me` or an id), which must be the caller."""

@@ -31,10 +31,3 @@ def uuid7() -> uuid.UUID:
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | _seq << 64 | 0b10 << 62 | rand
     return uuid.UUID(int=value)
 
-
-def parse_uuid(text: str) -> uuid.UUID | None:
-    """The UUID in `text`, or None when it is not one."""
-    try:
-        return uuid.UUID(text)
-    except (ValueError, AttributeError, TypeError):
-        return None
