@@ -73,13 +73,27 @@ EventHandler = Callable[[OutboxMessage], Awaitable[None]]
 
 
 class EventBus(Protocol):
-    """Delivers outbox messages to durable consumers, at least once."""
+    """Carries outbox messages to durable, named consumers, at least once.
 
-    def subscribe(self, topic: str, consumer: str, handler: EventHandler) -> None: ...
+    Lifecycle: subscribe() every consumer, then start() (connects, creates
+    streams and durable consumers, begins delivery), publish() any number of
+    times, close(). A handler that raises gets the message again later; handlers
+    must be idempotent (processed_events), since any message may arrive twice.
+    """
+
+    def subscribe(self, topic: str, consumer: str, handler: EventHandler) -> None:
+        """Deliver every message on `topic` to `handler`, as durable consumer
+        `consumer` (one delivery per consumer name, whatever the process count)."""
+        ...
+
+    async def start(self) -> None: ...
 
     async def publish(self, message: OutboxMessage) -> None:
-        """Returns once the message is safely handed over (in-process: handled)."""
+        """Returns once the message is safely handed over (in-process: handled;
+        a broker: stored). Raises if it could not be; the caller retries."""
         ...
+
+    async def close(self) -> None: ...
 
 
 class UnitOfWork(Protocol):

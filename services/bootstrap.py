@@ -52,10 +52,15 @@ class Container:
     async def start(self) -> None:
         for check in self.checks:
             await check()
+        await self.bus.start()
         self.relay.start()
 
     async def close(self) -> None:
         await self.relay.stop()
+        try:
+            await self.bus.close()
+        except Exception:
+            log.warning("error while closing the event bus", exc_info=True)
         for close in reversed(self.closers):
             try:
                 await close()

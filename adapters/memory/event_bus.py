@@ -20,6 +20,12 @@ class InProcessEventBus:
             raise ValueError(f"{consumer!r} already consumes {topic!r}")
         self._consumers[topic][consumer] = handler
 
+    async def start(self) -> None:
+        """Nothing to connect to."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
     async def publish(self, message: OutboxMessage) -> None:
         for handler in list(self._consumers.get(message.topic, {}).values()):
             await handler(message)
