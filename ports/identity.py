@@ -82,3 +82,11 @@ class TokenVerifier(Protocol):
     def verify(self, token: str) -> Principal:
         """Raises core.shared.errors.Unauthenticated for any token it does not accept."""
         ...
+
+
+class JwksSource(Protocol):
+    """Where contexts other than identity get identity's public signing keys."""
+
+    async def fetch_jwks(self) -> list[dict[str, str]]:
+        """The published JWKs (current key first). Raises when unreachable."""
+        ...

@@ -9,7 +9,7 @@ startup error, never a silent fallback) and starts the outbox relay.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -34,18 +34,26 @@ log = logging.getLogger(__name__)
 MEMORY_URL = "memory://"
 
 
+#: The bounded contexts this build knows, in serving order.
+CONTEXTS = ("identity", "credits")
+#: Contexts whose changes others react to: a process serving one runs the outbox relay.
+PUBLISHING_CONTEXTS = frozenset({"identity"})
+
+
 @dataclass
 class Container:
     settings: Settings
+    contexts: tuple[str, ...]
     clock: Clock
     cache: Cache
-    identity: IdentityService
-    credits: CreditsService
     verifier: TokenVerifier
     bus: EventBus
-    relay: OutboxRelay
+    identity: IdentityService | None
+    credits: CreditsService | None
+    relay: OutboxRelay | None
     identity_uow: IdentityUnitOfWorkFactory
     credits_uow: CreditsUnitOfWorkFactory
+    #: Awaited by start(), in order: backend checks, then what needs them.
     checks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -53,10 +61,12 @@ class Container:
         for check in self.checks:
             await check()
         await self.bus.start()
-        self.relay.start()
+        if self.relay is not None:
+            self.relay.start()
 
     async def close(self) -> None:
-        await self.relay.stop()
+        if self.relay is not None:
+            await self.relay.stop()
         try:
             await self.bus.close()
         except Exception:
@@ -90,9 +100,14 @@ class _NotifyOnCommit:
         self._notify()
 
 
-def build(settings: Settings | None = None, **overrides: Any) -> Container:
-    """Wire the application. Overrides: clock, cache, hasher, keyring, store
-    (a MemoryStore, implies memory persistence), bus."""
+def build(settings: Settings | None = None, contexts: Collection[str] = CONTEXTS,
+          **overrides: Any) -> Container:
+    """Wire the application for the given bounded contexts (all by default:
+    embedded mode; one of them: a mesh process).
+
+    Overrides: clock, cache, hasher, keyring, store (a MemoryStore, implies memory
+    persistence), bus, jwks_source (for a process without identity).
+    """
     from adapters.argon2.hasher import Argon2PasswordHasher
     from adapters.jwt.keys import KeyRing
     from adapters.jwt.tokens import JwtTokenIssuer, JwtTokenVerifier
@@ -101,6 +116,11 @@ def build(settings: Settings | None = None, **overrides: Any) -> Container:
     from adapters.system.clock import SystemClock
 
     settings = settings or Settings()
+    served = tuple(name for name in CONTEXTS if name in set(contexts))
+    unknown = set(contexts) - set(CONTEXTS)
+    if unknown or not served:
+        raise ValueError(f"unknown contexts {sorted(unknown)}; known: {list(CONTEXTS)}")
+    partial = served != CONTEXTS
     codec = ProtobufEventCodec()
     clock: Clock = overrides.get("clock") or SystemClock()
     checks: list[Callable[[], Awaitable[None]]] = []
@@ -109,6 +129,9 @@ def build(settings: Settings | None = None, **overrides: Any) -> Container:
     # Persistence: memory, SQLite or PostgreSQL.
     store = overrides.get("store")
     if store is not None or settings.database_url == MEMORY_URL:
+        if partial:
+            raise RuntimeError("a process serving only some contexts needs a shared "
+                               "database (WAQUP_DATABASE_URL), not memory://")
         from adapters.memory.credits import memory_credits_uow
         from adapters.memory.identity import memory_identity_uow
         from adapters.memory.outbox import MemoryOutboxStore
@@ -142,28 +165,71 @@ def build(settings: Settings | None = None, **overrides: Any) -> Container:
     cache = cache or MemoryCache()
     closers.append(cache.close)
 
-    keyring = overrides.get("keyring") or KeyRing.load_or_create(settings.key_dir)
-    issuer = JwtTokenIssuer(keyring, settings.jwt_issuer, settings.jwt_audience,
-                            settings.access_token_ttl_seconds)
-    verifier = JwtTokenVerifier(keyring, settings.jwt_issuer, settings.jwt_audience)
-    hasher: PasswordHasher = overrides.get("hasher") or Argon2PasswordHasher()
+    # Events: NATS JetStream when configured, else in-process. A process that
+    # serves only some contexts cannot reach the others' consumers in-process.
+    bus: EventBus | None = overrides.get("bus")
+    if bus is None and settings.nats_url:
+        from adapters.nats.event_bus import NatsEventBus
 
-    bus: EventBus = overrides.get("bus") or InProcessEventBus()
-    relay = OutboxRelay(outbox_store, bus, clock, poll_seconds=settings.outbox_poll_seconds)
+        bus = NatsEventBus(settings.nats_url)
+    if bus is None:
+        if partial:
+            raise RuntimeError("a process serving only some contexts needs NATS "
+                               "(WAQUP_NATS_URL) to exchange events with the others")
+        bus = InProcessEventBus()
+    relay = None
+    if PUBLISHING_CONTEXTS & set(served):
+        relay = OutboxRelay(outbox_store, bus, clock, poll_seconds=settings.outbox_poll_seconds)
 
-    identity = IdentityService(
-        lambda: _NotifyOnCommit(identity_uow(), relay.notify), hasher, issuer, clock, cache,
-        refresh_ttl=timedelta(days=settings.refresh_token_ttl_days))
-    credits = CreditsService(credits_uow, clock)
+    # Tokens: identity holds the signing keys; the other contexts verify with
+    # identity's public keys, fetched over gRPC (a port, so no import of identity).
+    identity = None
+    keyring = overrides.get("keyring")
+    if "identity" in served or keyring is not None:
+        keyring = keyring or KeyRing.load_or_create(settings.key_dir)
+        verifier: TokenVerifier = JwtTokenVerifier(keyring, settings.jwt_issuer,
+                                                   settings.jwt_audience)
+    else:
+        from adapters.jwt.remote import RemoteKeyVerifier
 
-    async def grant_signup_bonus(message: OutboxMessage) -> None:
-        event = codec.decode(message.topic, message.payload, message.event_id)
-        assert isinstance(event, UserRegistered)
-        await credits.grant_signup_bonus(event.event_id, event.user_id)
+        source = overrides.get("jwks_source")
+        if source is None:
+            if not settings.identity_target:
+                raise RuntimeError("a process serving credits without identity needs "
+                                   "WAQUP_IDENTITY_TARGET (identity's gRPC address)")
+            from services.clients import IdentityJwksClient
 
-    bus.subscribe(UserRegistered.topic, "credits", grant_signup_bonus)
+            source = IdentityJwksClient(settings.identity_target)
+            closers.append(source.close)
+        remote = RemoteKeyVerifier(source, settings.jwt_issuer, settings.jwt_audience,
+                                   refresh_seconds=settings.jwks_refresh_seconds)
+        checks.append(remote.start)
+        closers.append(remote.close)
+        verifier = remote
 
-    return Container(settings=settings, clock=clock, cache=cache, identity=identity,
-                     credits=credits, verifier=verifier, bus=bus, relay=relay,
-                     identity_uow=identity_uow, credits_uow=credits_uow, checks=checks,
-                     closers=closers)
+    if "identity" in served:
+        assert keyring is not None and relay is not None
+        issuer = JwtTokenIssuer(keyring, settings.jwt_issuer, settings.jwt_audience,
+                                settings.access_token_ttl_seconds)
+        hasher: PasswordHasher = overrides.get("hasher") or Argon2PasswordHasher()
+        notify = relay.notify
+        identity = IdentityService(
+            lambda: _NotifyOnCommit(identity_uow(), notify), hasher, issuer, clock, cache,
+            refresh_ttl=timedelta(days=settings.refresh_token_ttl_days))
+
+    credits = None
+    if "credits" in served:
+        credits = CreditsService(credits_uow, clock)
+        signup = credits
+
+        async def grant_signup_bonus(message: OutboxMessage) -> None:
+            event = codec.decode(message.topic, message.payload, message.event_id)
+            assert isinstance(event, UserRegistered)
+            await signup.grant_signup_bonus(event.event_id, event.user_id)
+
+        bus.subscribe(UserRegistered.topic, "credits", grant_signup_bonus)
+
+    return Container(settings=settings, contexts=served, clock=clock, cache=cache,
+                     verifier=verifier, bus=bus, identity=identity, credits=credits,
+                     relay=relay, identity_uow=identity_uow, credits_uow=credits_uow,
+                     checks=checks, closers=closers)

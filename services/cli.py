@@ -1,9 +1,15 @@
 """The `waqup` command.
 
   waqup migrate          apply database migrations (WAQUP_DATABASE_URL)
-  waqup serve            serve every context over gRPC (WAQUP_GRPC_HOST/PORT)
-  waqup up               migrate, serve, and run Envoy in front (REST + gRPC on
-                         WAQUP_HTTP_PORT); Ctrl-C stops both
+  waqup serve            serve contexts over gRPC: all of them (embedded) or one
+                         (`--context credits`, mesh mode); `--workers N` runs N
+                         worker processes on ports PORT .. PORT+N-1
+  waqup up               migrate, run the workers (one per core by default) and
+                         Envoy in front (REST + gRPC on WAQUP_HTTP_PORT);
+                         `--mesh` runs each context in its own processes
+                         (needs PostgreSQL/SQLite, NATS); Ctrl-C stops everything
+  waqup edge             run Envoy alone, in front of processes started elsewhere
+  waqup rotate-key       add a new signing key (older ones keep verifying)
   waqup service-token    print a short-lived access token with the `service`
                          role, for calling internal methods by hand
 """
@@ -31,41 +37,144 @@ def migrate(settings: Settings) -> None:
     log.info("database migrated")
 
 
-async def _serve(settings: Settings, *, with_envoy: bool) -> None:
+def _contexts(value: str) -> tuple[str, ...]:
+    from services.bootstrap import CONTEXTS
+
+    if value == "all":
+        return CONTEXTS
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    unknown = [name for name in names if name not in CONTEXTS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown context {', '.join(unknown) or value!r}; choose from all, "
+            + ", ".join(CONTEXTS))
+    return names
+
+
+async def _serve_here(settings: Settings, contexts: tuple[str, ...], host: str,
+                      port: int) -> None:
+    """One worker: this process serves `contexts` until SIGINT/SIGTERM."""
     from services.server import start_server, wait_for_signal
 
-    container: Container = build(settings)
+    container: Container = build(settings, contexts)
     await container.start()
-    running = await start_server(container, settings.grpc_host, settings.grpc_port)
+    try:
+        running = await start_server(container, host, port)
+        try:
+            await wait_for_signal()
+            log.info("shutting down")
+        finally:
+            await running.stop()
+    finally:
+        await container.close()
+
+
+def _workers(groups: list[tuple[str, tuple[str, ...]]], host: str, base_port: int,
+             count: int, extra_env: dict[str, dict[str, str]] | None = None):
+    """Worker specs: `count` processes per group, consecutive ports from base_port."""
+    from services.supervisor import Worker
+
+    workers, port = [], base_port
+    for label, contexts in groups:
+        for _ in range(count):
+            workers.append(Worker(",".join(contexts), host, port,
+                                  env=(extra_env or {}).get(label, {})))
+            port += 1
+    return workers
+
+
+async def _supervise(settings: Settings, workers, *, with_envoy: bool) -> None:
+    from services.server import wait_for_signal
+    from services.supervisor import Supervisor
+
+    supervisor = Supervisor(workers)
+    await supervisor.start()
     envoy = None
     try:
         if with_envoy:
-            envoy = _start_envoy(settings, running.port)
+            upstreams: dict[str, list[tuple[str, int]]] = {}
+            for worker in workers:
+                for name in _contexts(worker.context):
+                    upstreams.setdefault(name, []).append((_local(worker.host), worker.port))
+            envoy = await _start_envoy(settings, upstreams)
             log.info("ready", extra={
                 "rest": f"http://{settings.http_host}:{settings.http_port}",
-                "grpc": f"{settings.http_host}:{settings.http_port}"})
+                "grpc": f"{settings.http_host}:{settings.http_port}",
+                "workers": len(workers)})
         await wait_for_signal()
         log.info("shutting down")
     finally:
         if envoy is not None:
             envoy.stop()
-        await running.stop()
-        await container.close()
+        await supervisor.stop()
 
 
-def _start_envoy(settings: Settings, grpc_port: int):
-    from services.edge import DESCRIPTOR_PATH, EnvoyProcess, embedded_upstreams, write_envoy_config
+def _local(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+
+
+async def _start_envoy(settings: Settings, upstreams):
+    from services.edge import DESCRIPTOR_PATH, EnvoyProcess, write_envoy_config
 
     if not DESCRIPTOR_PATH.exists():
         raise SystemExit(f"{DESCRIPTOR_PATH} is missing: run `make gen` first")
     config = write_envoy_config(
         settings.data_dir / "envoy.yaml", listen_host=settings.http_host,
         listen_port=settings.http_port, admin_port=settings.envoy_admin_port,
-        upstreams=embedded_upstreams(settings.grpc_host, grpc_port))
+        upstreams=upstreams)
     envoy = EnvoyProcess(admin_port=settings.envoy_admin_port)
     envoy.start(config)
-    envoy.wait_ready(timeout=30)
+    await envoy.wait_ready_async(timeout=30)
     return envoy
+
+
+def up(settings: Settings, *, mesh: bool, workers: int | None) -> None:
+    from adapters.jwt.keys import KeyRing
+    from services.bootstrap import CONTEXTS
+
+    migrate(settings)
+    # Create the signing key once, before several processes race to do it.
+    KeyRing.load_or_create(settings.key_dir)
+    count = workers or settings.worker_count
+    host, port = settings.grpc_host, settings.grpc_port
+    if mesh:
+        if settings.database_url == MEMORY_URL or not settings.nats_url:
+            raise RuntimeError("--mesh needs a shared database (WAQUP_DATABASE_URL) and "
+                               "NATS (WAQUP_NATS_URL)")
+        groups = [(name, (name,)) for name in CONTEXTS]
+        identity_ports = ",".join(f"{_local(host)}:{port + i}" for i in range(count))
+        env = {name: {} for name in CONTEXTS}
+        for name in CONTEXTS:
+            if name != "identity" and not settings.identity_target:
+                env[name]["WAQUP_IDENTITY_TARGET"] = f"ipv4:{identity_ports}"
+        specs = _workers(groups, host, port, count, env)
+    else:
+        if settings.database_url == MEMORY_URL and count > 1:
+            log.warning("memory:// lives in one process: serving with one worker")
+            count = 1
+        specs = _workers([("all", CONTEXTS)], host, port, count)
+    asyncio.run(_supervise(settings, specs, with_envoy=True))
+
+
+def edge(settings: Settings, upstream_args: list[str]) -> None:
+    """Envoy alone, in front of workers started elsewhere."""
+    from services.server import wait_for_signal
+
+    upstreams: dict[str, list[tuple[str, int]]] = {}
+    for arg in upstream_args:
+        name, _, addresses = arg.partition("=")
+        for address in addresses.split(","):
+            h, _, p = address.rpartition(":")
+            upstreams.setdefault(name, []).append((h, int(p)))
+
+    async def run() -> None:
+        envoy = await _start_envoy(settings, upstreams)
+        try:
+            await wait_for_signal()
+        finally:
+            envoy.stop()
+
+    asyncio.run(run())
 
 
 def service_token(settings: Settings, name: str) -> str:
@@ -84,23 +193,52 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply database migrations")
     serve = sub.add_parser("serve", help="serve over gRPC")
-    serve.add_argument("--context", default="all", choices=["all"],
-                       help="which bounded contexts to serve (mesh mode comes next)")
-    sub.add_parser("up", help="migrate, serve and run Envoy in front")
+    serve.add_argument("--context", default="all", type=_contexts,
+                       help="`all` (embedded), or the contexts this process serves, "
+                            "e.g. `credits` (mesh mode)")
+    serve.add_argument("--host", help="listen address (default WAQUP_GRPC_HOST)")
+    serve.add_argument("--port", type=int, help="first port (default WAQUP_GRPC_PORT)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="worker processes, one port each (0: one per core)")
+    start = sub.add_parser("up", help="migrate, serve and run Envoy in front")
+    start.add_argument("--workers", type=int, default=None,
+                       help="worker processes per context (default WAQUP_WORKERS, "
+                            "0 = one per core)")
+    start.add_argument("--mesh", action="store_true",
+                       help="one group of processes per context, events over NATS")
+    edge_cmd = sub.add_parser("edge", help="run Envoy in front of running workers")
+    edge_cmd.add_argument("--upstream", action="append", required=True,
+                          metavar="CONTEXT=HOST:PORT[,HOST:PORT]")
+    sub.add_parser("rotate-key", help="add a new signing key to WAQUP_JWT_KEY_DIR")
     token = sub.add_parser("service-token", help="print a service access token")
     token.add_argument("name", help="calling service, e.g. content")
     args = parser.parse_args(argv)
 
     settings = Settings()
-    configure_logging(settings.log_level)
+    label = "embedded"
+    if args.command == "serve" and len(args.context) == 1:
+        label = args.context[0]
+    configure_logging(settings.log_level, context=label)
     try:
         if args.command == "migrate":
             migrate(settings)
         elif args.command == "serve":
-            asyncio.run(_serve(settings, with_envoy=False))
+            host = args.host or settings.grpc_host
+            port = settings.grpc_port if args.port is None else args.port
+            count = args.workers or settings.worker_count
+            if count == 1:
+                asyncio.run(_serve_here(settings, args.context, host, port))
+            else:
+                specs = _workers([("serve", args.context)], host, port, count)
+                asyncio.run(_supervise(settings, specs, with_envoy=False))
         elif args.command == "up":
-            migrate(settings)
-            asyncio.run(_serve(settings, with_envoy=True))
+            up(settings, mesh=args.mesh, workers=args.workers)
+        elif args.command == "edge":
+            edge(settings, args.upstream)
+        elif args.command == "rotate-key":
+            from adapters.jwt.keys import KeyRing
+
+            print(KeyRing.load_or_create(settings.key_dir).rotate(settings.key_dir))
         elif args.command == "service-token":
             print(service_token(settings, args.name))
     except KeyboardInterrupt:

@@ -44,19 +44,23 @@ class RunningServer:
 
 
 async def start_server(container: Container, host: str, port: int) -> RunningServer:
-    """Serve every context of `container` on host:port (port 0 picks a free one)."""
+    """Serve the contexts of `container` on host:port (port 0 picks a free one)."""
     server = grpc.aio.server(interceptors=interceptors(container.verifier),
                              options=[("grpc.so_reuseport", 0)])
-    identity_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(container.identity), server)
-    identity_pb2_grpc.add_UserServiceServicer_to_server(UserServicer(container.identity), server)
-    credits_pb2_grpc.add_CreditAccountServiceServicer_to_server(
-        CreditAccountServicer(container.credits), server)
-    credits_pb2_grpc.add_CreditLedgerServiceServicer_to_server(
-        CreditLedgerServicer(container.credits), server)
+    if container.identity is not None:
+        identity_pb2_grpc.add_AuthServiceServicer_to_server(
+            AuthServicer(container.identity), server)
+        identity_pb2_grpc.add_UserServiceServicer_to_server(
+            UserServicer(container.identity), server)
+    if container.credits is not None:
+        credits_pb2_grpc.add_CreditAccountServiceServicer_to_server(
+            CreditAccountServicer(container.credits), server)
+        credits_pb2_grpc.add_CreditLedgerServiceServicer_to_server(
+            CreditLedgerServicer(container.credits), server)
 
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    names = [name for names in CONTEXT_SERVICES.values() for name in names]
+    names = [name for ctx in container.contexts for name in CONTEXT_SERVICES[ctx]]
     reflection.enable_server_reflection(
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
          reflection.SERVICE_NAME], server)

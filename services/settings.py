@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -16,6 +17,18 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///var/waqup.db"
     #: Redis URL for the cache; unset keeps an in-process cache.
     redis_url: str | None = None
+    #: NATS URL (JetStream) for events; unset relays the outbox in-process.
+    #: Needed by any process that serves only some of the contexts (mesh mode).
+    nats_url: str | None = None
+    #: gRPC target of identity, for a process that serves other contexts only
+    #: (mesh mode): it fetches identity's public keys from there.
+    #: `host:port`, or `ipv4:h:p1,h:p2` for several workers.
+    identity_target: str | None = None
+    #: How often a process without identity refetches identity's JWKS.
+    jwks_refresh_seconds: float = Field(default=60.0, gt=0)
+    #: Worker processes per context for `waqup up` (and `serve --workers`);
+    #: 0 means one per CPU core. Worker i listens on grpc_port + i.
+    workers: int = Field(default=0, ge=0)
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     http_host: str = "127.0.0.1"
@@ -33,10 +46,14 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     log_level: str = "INFO"
 
-    @field_validator("redis_url", mode="before")
+    @field_validator("redis_url", "nats_url", "identity_target", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
 
     @property
     def key_dir(self) -> Path:

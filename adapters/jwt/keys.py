@@ -69,6 +69,8 @@ class KeyRing:
             raise ValueError("a key ring needs at least one key")
         self._keys = tuple(keys)
         self._by_kid = {key.kid: key for key in keys}
+        #: Bumped whenever the keys change, so verifiers can drop cached results.
+        self.generation = getattr(self, "generation", 0) + 1
 
     # --- construction ----------------------------------------------------------
 
@@ -114,6 +116,14 @@ class KeyRing:
         _write_new_key(directory)
         self._set(_load_dir(directory))
         return self._keys[0].kid
+
+    def replace(self, other: KeyRing) -> bool:
+        """Take over the keys of `other` (e.g. a freshly fetched JWKS); True if
+        they differ from the current ones."""
+        if [key.kid for key in other._keys] == self.kids():
+            return False
+        self._set(list(other._keys))
+        return True
 
     # --- use -------------------------------------------------------------------
 

@@ -186,3 +186,54 @@ def test_from_jwks_verifies(key_dir: Path, ring: KeyRing, issuer: JwtTokenIssuer
     assert remote.verify(new_token).roles == frozenset({"user"})
     with pytest.raises(ValueError):
         KeyRing.from_jwks([{**ring.public_jwks()[0], "kid": "not-the-thumbprint"}])
+
+
+# --- accepted tokens are remembered until they expire --------------------------
+
+
+def test_cached_acceptance_expires_with_the_token(
+        monkeypatch: pytest.MonkeyPatch, issuer: JwtTokenIssuer,
+        verifier: JwtTokenVerifier) -> None:
+    import adapters.jwt.tokens as tokens
+
+    access = issuer.issue(SUBJECT, ("user",), datetime.now(UTC))
+    first = verifier.verify(access.token)
+    calls = []
+    real_decode = tokens.jwt.decode
+    monkeypatch.setattr(tokens.jwt, "decode",
+                        lambda *a, **k: calls.append(1) or real_decode(*a, **k))
+    assert verifier.verify(access.token) is first  # from the cache: no signature check
+    assert calls == []
+    # Past expiry plus leeway the cached entry is dropped: the token is checked
+    # in full again (and PyJWT, on its own clock, would then reject it).
+    later = datetime.now(UTC).timestamp() + access.expires_in + 31
+    monkeypatch.setattr(tokens.time, "time", lambda: later)
+    verifier.verify(access.token)
+    assert calls == [1]
+
+
+def test_key_change_forgets_cached_acceptances(issuer: JwtTokenIssuer, ring: KeyRing) -> None:
+    verifier = JwtTokenVerifier(ring, ISS, AUD)
+    access = issuer.issue(SUBJECT, ("user",), datetime.now(UTC))
+    verifier.verify(access.token)
+    assert ring.replace(KeyRing.generate())  # the signing key is withdrawn
+    _rejected(verifier, access.token)
+
+
+def test_rejections_are_not_cached_and_unknown_keys_are_reported(ring: KeyRing) -> None:
+    unknown: list[int] = []
+    verifier = JwtTokenVerifier(ring, ISS, AUD, on_unknown_key=lambda: unknown.append(1))
+    other = JwtTokenIssuer(KeyRing.generate(), ISS, AUD, ttl_seconds=900)
+    token = other.issue(SUBJECT, ("user",), datetime.now(UTC)).token
+    for _ in range(2):
+        _rejected(verifier, token)
+    assert unknown == [1, 1]
+
+
+def test_cache_is_bounded(ring: KeyRing, issuer: JwtTokenIssuer) -> None:
+    verifier = JwtTokenVerifier(ring, ISS, AUD, cache_size=3)
+    tokens = [issuer.issue(SUBJECT, ("user",), datetime.now(UTC)).token for _ in range(5)]
+    for token in tokens:
+        verifier.verify(token)
+    assert len(verifier._cache) == 3
+    assert list(verifier._cache) == tokens[2:]
