@@ -9,6 +9,7 @@ startup error, never a silent fallback) and starts the outbox relay.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -171,7 +172,8 @@ def build(settings: Settings | None = None, contexts: Collection[str] = CONTEXTS
     if bus is None and settings.nats_url:
         from adapters.nats.event_bus import NatsEventBus
 
-        bus = NatsEventBus(settings.nats_url)
+        bus = NatsEventBus(settings.nats_url, ack_wait=settings.nats_ack_wait_seconds,
+                           client_name=f"waqup-{'+'.join(served)}-{os.getpid()}")
     if bus is None:
         if partial:
             raise RuntimeError("a process serving only some contexts needs NATS "

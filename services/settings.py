@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     #: NATS URL (JetStream) for events; unset relays the outbox in-process.
     #: Needed by any process that serves only some of the contexts (mesh mode).
     nats_url: str | None = None
+    #: Seconds NATS waits for a consumer's ack before redelivering (a consumer
+    #: that died mid-message gets it again after this long).
+    nats_ack_wait_seconds: float = Field(default=30.0, gt=0)
     #: gRPC target of identity, for a process that serves other contexts only
     #: (mesh mode): it fetches identity's public keys from there.
     #: `host:port`, or `ipv4:h:p1,h:p2` for several workers.

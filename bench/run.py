@@ -1,0 +1,356 @@
+"""The edge benchmark: one command starts the system and measures, in one run,
+
+  baseline   POST /grpc.health.v1.Health/Check through Envoy (REST, transcoded
+             to the Python service, which does no work)          -- wrk
+  rest-read  GET /v1/users/me/creditAccount through Envoy with a bearer token
+             (JWT checked by Envoy and again by the service, ledger read) -- wrk
+  grpc-read  the same read as native gRPC, straight to one worker    -- h2load
+
+and prints requests/s, p50 and p99 for each, and each one's ratio to the
+baseline. The target: rest-read reaches at least 70% of the baseline's req/s.
+
+    .venv/bin/python bench/run.py                   # workers 1 and one per core
+    .venv/bin/python bench/run.py --workers 2 --duration 20
+
+Installs wrk and h2load (Debian: wrk, nghttp2-client) when they are missing.
+Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+WAQUP = [PYTHON, "-m", "services.cli"]
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- tools -------------------------------------------------------------------------
+
+
+def ensure_tools() -> None:
+    missing = [pkg for tool, pkg in (("wrk", "wrk"), ("h2load", "nghttp2-client"))
+               if shutil.which(tool) is None]
+    if not missing:
+        return
+    print(f"installing {' '.join(missing)} (apt-get)", flush=True)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*sudo, "apt-get", "update", "-qq"], check=False, env=env)
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
+
+
+# --- the system under test ------------------------------------------------------------
+
+
+class System:
+    """`waqup up` in a throwaway directory, on free ports."""
+
+    def __init__(self, workers: int, work: Path) -> None:
+        self.workers = workers
+        self.work = work
+        self.http_port = free_port()
+        self.admin_port = free_port()
+        self.grpc_port = _free_range(workers)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = open(work / f"up-{workers}.log", "wb")  # noqa: SIM115
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "WAQUP_DATA_DIR": str(self.work / f"var-{self.workers}"),
+            "WAQUP_DATABASE_URL":
+                f"sqlite+aiosqlite:///{self.work / f'bench-{self.workers}.db'}",
+            "WAQUP_HTTP_PORT": str(self.http_port),
+            "WAQUP_ENVOY_ADMIN_PORT": str(self.admin_port),
+            "WAQUP_GRPC_PORT": str(self.grpc_port),
+            "WAQUP_WORKERS": str(self.workers),
+            "WAQUP_LOG_LEVEL": "WARNING",
+            # The benchmark pushes thousands of requests/s from one address.
+            "WAQUP_EDGE_RATE_LIMIT_PER_SECOND": "1000000",
+        }
+        self.process = subprocess.Popen([*WAQUP, "up"], cwd=ROOT, env=env,
+                                        stdout=self.log, stderr=self.log,
+                                        start_new_session=True)
+        deadline = time.monotonic() + 90
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"waqup up exited: see {self.log.name}")
+            try:
+                with urllib.request.urlopen(f"{self.base}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"system not healthy after 90 s: see {self.log.name}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
+
+
+def _free_range(count: int) -> int:
+    """A first port such that port .. port+count-1 are all free."""
+    for _ in range(100):
+        first = free_port()
+        ok = True
+        for port in range(first, first + count):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return first
+    raise RuntimeError("no free port range")
+
+
+def _http(method: str, url: str, body: dict | None = None,
+          headers: dict[str, str] | None = None) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"content-type": "application/json",
+                                              **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def sign_up(system: System) -> str:
+    """A fresh user with its sign-up credit; returns an access token."""
+    email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
+    status, reply = _http("POST", f"{system.base}/v1/auth:register",
+                          {"email": email, "password": "correct horse battery",
+                           "display_name": "Bench"})
+    if status != 200:
+        raise RuntimeError(f"register failed: {status} {reply}")
+    token = reply["access_token"]
+    # Until the edge has fetched the JWKS and the credit has arrived.
+    deadline = time.monotonic() + 30
+    while True:
+        status, reply = _http("GET", f"{system.base}/v1/users/me/creditAccount",
+                              headers={"authorization": f"Bearer {token}"})
+        if status == 200 and reply.get("balance") == 1:
+            return token
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"authenticated read not working: {status} {reply}")
+        time.sleep(0.2)
+
+
+# --- load generators ---------------------------------------------------------------
+
+_WRK_SCRIPT = """
+wrk.method = "{method}"
+wrk.body = {body}
+{headers}
+done = function(summary, latency, requests)
+  io.write(string.format("JSON %d %d %d %d %f %f\\n", summary.requests,
+    summary.errors.status + summary.errors.connect + summary.errors.read +
+    summary.errors.write + summary.errors.timeout, summary.duration,
+    latency:percentile(50.0), latency:percentile(99.0), 0))
+end
+"""
+
+
+def wrk(name: str, url: str, *, method: str = "GET", body: str | None = None,
+        headers: dict[str, str] | None = None, duration: int, connections: int,
+        threads: int, work: Path) -> Result:
+    lines = [f'wrk.headers["{k}"] = "{v}"' for k, v in (headers or {}).items()]
+    script = work / f"{name}.lua"
+    script.write_text(_WRK_SCRIPT.format(
+        method=method, body=json.dumps(body) if body is not None else "nil",
+        headers="\n".join(lines)))
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections),
+                          "-d", f"{duration}s", "-s", str(script), url],
+                         check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("JSON "):
+            requests, errors, duration_us, p50, p99, _ = line.split()[1:]
+            seconds = int(duration_us) / 1e6
+            return Result(name, int(requests) / seconds, float(p50) / 1000,
+                          float(p99) / 1000, int(errors), int(requests))
+    raise RuntimeError(f"unexpected wrk output:\n{out}")
+
+
+def grpc_frame(message: bytes) -> bytes:
+    return b"\x00" + len(message).to_bytes(4, "big") + message
+
+
+def h2load(name: str, url: str, body: bytes, headers: dict[str, str], *, duration: int,
+           connections: int, streams: int, threads: int, work: Path) -> Result:
+    data = work / f"{name}.bin"
+    data.write_bytes(body)
+    log = work / f"{name}.log"
+    cmd = ["h2load", "-D", str(duration), "-c", str(connections), "-m", str(streams),
+           "-t", str(threads), "-d", str(data), "--log-file", str(log)]
+    for key, value in headers.items():
+        cmd += ["-H", f"{key}: {value}"]
+    out = subprocess.run([*cmd, url], check=True, capture_output=True, text=True).stdout
+    latencies = []
+    statuses_bad = 0
+    for line in log.read_text().splitlines():
+        _start, status, elapsed_us = line.split("\t")[:3]
+        latencies.append(int(elapsed_us) / 1000)
+        if status != "200":
+            statuses_bad += 1
+    latencies.sort()
+    rps = 0.0
+    for line in out.splitlines():
+        if line.startswith("finished in"):
+            rps = float(line.split(",")[1].split()[0])
+    failed = 0
+    for line in out.splitlines():
+        if line.startswith("requests:"):
+            failed = int(line.split("failed")[0].split(",")[-1].strip().split()[0])
+    return Result(name, rps, _pct(latencies, 50), _pct(latencies, 99),
+                  failed + statuses_bad, len(latencies))
+
+
+def _pct(sorted_values: list[float], pct: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(pct / 100 * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+def check_grpc_read(port: int, token: str) -> None:
+    """The gRPC read must really succeed (h2load only sees HTTP status 200)."""
+    sys.path.insert(0, str(ROOT))
+    import grpc
+
+    from services.gen.waqup.credits.v1 import credits_pb2, credits_pb2_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = credits_pb2_grpc.CreditAccountServiceStub(channel)
+        account = stub.GetCreditAccount(
+            credits_pb2.GetCreditAccountRequest(name="users/me/creditAccount"),
+            metadata=(("authorization", f"Bearer {token}"),), timeout=5)
+        assert account.balance == 1, account
+
+
+# --- one round -------------------------------------------------------------------------
+
+
+def run_round(workers: int, args: argparse.Namespace, work: Path) -> list[Result]:
+    sys.path.insert(0, str(ROOT))
+    from services.gen.waqup.credits.v1 import credits_pb2
+
+    system = System(workers, work)
+    print(f"\n== {workers} worker(s): starting the system", flush=True)
+    system.start()
+    try:
+        token = sign_up(system)
+        check_grpc_read(system.grpc_port, token)
+        auth = {"authorization": f"Bearer {token}"}
+        common = {"duration": args.duration, "connections": args.connections,
+                  "threads": args.threads, "work": work}
+        rounds = []
+        # Warm-up (JIT-free Python still has caches, pools and connections to fill).
+        wrk("warmup", f"{system.base}/v1/users/me/creditAccount", headers=auth,
+            **{**common, "duration": 3})
+        rounds.append(wrk("baseline", f"{system.base}/grpc.health.v1.Health/Check",
+                          method="POST", body="{}",
+                          headers={"content-type": "application/json"}, **common))
+        rounds.append(wrk("rest-read", f"{system.base}/v1/users/me/creditAccount",
+                          headers=auth, **common))
+        request = credits_pb2.GetCreditAccountRequest(name="users/me/creditAccount")
+        rounds.append(h2load(
+            "grpc-read",
+            f"http://127.0.0.1:{system.grpc_port}"
+            "/waqup.credits.v1.CreditAccountService/GetCreditAccount",
+            grpc_frame(request.SerializeToString()),
+            {"content-type": "application/grpc", "te": "trailers", **auth},
+            duration=args.duration, connections=max(1, args.connections // 8),
+            streams=8, threads=1, work=work))
+        return rounds
+    finally:
+        system.stop()
+
+
+def report(workers: int, results: list[Result]) -> dict:
+    baseline = results[0].rps
+    print(f"\n{workers} worker(s)")
+    print(f"{'':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs base':>8}")
+    for r in results:
+        print(f"{r.name:<10} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
+              f"{r.errors:>7} {r.rps / baseline:>8.0%}")
+    ratio = results[1].rps / baseline
+    print(f"rest-read / baseline = {ratio:.0%} (target >= 70%): "
+          f"{'met' if ratio >= 0.70 else 'NOT met'}")
+    return {"workers": workers, "ratio": ratio,
+            "results": [r.__dict__ for r in results]}
+
+
+def main() -> int:
+    cores = os.cpu_count() or 1
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", default=",".join(dict.fromkeys(["1", str(cores)])),
+                        help="comma-separated worker counts to measure (default: 1 and "
+                             "one per core)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    ensure_tools()
+    summaries = []
+    with tempfile.TemporaryDirectory(prefix="waqup-bench-") as tmp:
+        for count in [int(w) for w in args.workers.split(",")]:
+            summaries.append(report(count, run_round(count, args, Path(tmp))))
+    if args.json:
+        args.json.write_text(json.dumps(summaries, indent=2))
+    print(f"\nmachine: {cores} cores; wrk -t{args.threads} -c{args.connections} "
+          f"-d{args.duration}s; h2load -c{max(1, args.connections // 8)} -m8")
+    worst = min(s["ratio"] for s in summaries)
+    return 0 if worst >= 0.70 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
