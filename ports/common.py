@@ -97,7 +97,11 @@ class EventBus(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One atomic transaction. Leaving the block without commit() rolls back."""
+    """One atomic transaction. Leaving the block without commit() rolls back.
+
+    A read-only unit of work (its factory's `read_only=True`) reads a consistent
+    snapshot without taking the write lock (SQLite) and refuses commit().
+    """
 
     async def __aenter__(self) -> Self: ...
 

@@ -59,4 +59,7 @@ class CreditsUnitOfWork(UnitOfWork, Protocol):
     processed_events: ProcessedEvents
 
 
-CreditsUnitOfWorkFactory = Callable[[], CreditsUnitOfWork]
+class CreditsUnitOfWorkFactory(Protocol):
+    def __call__(self, *, read_only: bool = False) -> CreditsUnitOfWork:
+        """A new unit of work; `read_only` ones refuse commit() and take no write lock."""
+        ...

@@ -52,7 +52,10 @@ class IdentityUnitOfWork(UnitOfWork, Protocol):
     outbox: Outbox
 
 
-IdentityUnitOfWorkFactory = Callable[[], IdentityUnitOfWork]
+class IdentityUnitOfWorkFactory(Protocol):
+    def __call__(self, *, read_only: bool = False) -> IdentityUnitOfWork:
+        """A new unit of work; `read_only` ones refuse commit() and take no write lock."""
+        ...
 
 
 class PasswordHasher(Protocol):

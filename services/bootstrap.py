@@ -216,7 +216,8 @@ def build(settings: Settings | None = None, contexts: Collection[str] = CONTEXTS
         hasher: PasswordHasher = overrides.get("hasher") or Argon2PasswordHasher()
         notify = relay.notify
         identity = IdentityService(
-            lambda: _NotifyOnCommit(identity_uow(), notify), hasher, issuer, clock, cache,
+            lambda read_only=False: _NotifyOnCommit(identity_uow(read_only=read_only), notify),
+            hasher, issuer, clock, cache,
             refresh_ttl=timedelta(days=settings.refresh_token_ttl_days))
 
     credits = None

@@ -125,5 +125,5 @@ class MemoryCreditsUnitOfWork(MemoryUnitOfWork):
         self.processed_events = MemoryProcessedEvents(tables)
 
 
-def memory_credits_uow(store: MemoryStore) -> Callable[[], MemoryCreditsUnitOfWork]:
-    return lambda: MemoryCreditsUnitOfWork(store)
+def memory_credits_uow(store: MemoryStore) -> Callable[..., MemoryCreditsUnitOfWork]:
+    return lambda read_only=False: MemoryCreditsUnitOfWork(store, read_only=read_only)

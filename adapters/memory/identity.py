@@ -99,8 +99,9 @@ class MemoryIdentityUnitOfWork(MemoryUnitOfWork):
     audit: MemoryAuditLog
     outbox: MemoryOutbox
 
-    def __init__(self, store: MemoryStore, codec: EventCodec) -> None:
-        super().__init__(store)
+    def __init__(self, store: MemoryStore, codec: EventCodec, *,
+                 read_only: bool = False) -> None:
+        super().__init__(store, read_only=read_only)
         self._codec = codec
 
     def _open(self, tables: Tables) -> None:
@@ -111,5 +112,5 @@ class MemoryIdentityUnitOfWork(MemoryUnitOfWork):
 
 
 def memory_identity_uow(store: MemoryStore,
-                        codec: EventCodec) -> Callable[[], MemoryIdentityUnitOfWork]:
-    return lambda: MemoryIdentityUnitOfWork(store, codec)
+                        codec: EventCodec) -> Callable[..., MemoryIdentityUnitOfWork]:
+    return lambda read_only=False: MemoryIdentityUnitOfWork(store, codec, read_only=read_only)

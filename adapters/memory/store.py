@@ -71,8 +71,9 @@ class MemoryStore:
 class MemoryUnitOfWork:
     """Holds the store's lock from entry to exit and works on a copy of the tables."""
 
-    def __init__(self, store: MemoryStore) -> None:
+    def __init__(self, store: MemoryStore, *, read_only: bool = False) -> None:
         self._store = store
+        self._read_only = read_only
         self._tables: Tables | None = None
         self._entered = False
 
@@ -89,6 +90,12 @@ class MemoryUnitOfWork:
         if self._entered:
             raise RuntimeError("a unit of work can be entered only once")
         self._entered = True
+        if self._read_only:
+            # Writers replace store.tables wholesale on commit and never mutate a
+            # published snapshot, so a reader may use the current one as it is.
+            self._tables = self._store.tables
+            self._open(self._tables)
+            return self
         await self._store.lock.acquire()
         self._tables = copy.deepcopy(self._store.tables)
         self._open(self._tables)
@@ -97,7 +104,10 @@ class MemoryUnitOfWork:
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         self._tables = None
-        self._store.lock.release()
+        if not self._read_only:
+            self._store.lock.release()
 
     async def commit(self) -> None:
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         self._store.tables = copy.deepcopy(self.tables)

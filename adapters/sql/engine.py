@@ -7,6 +7,7 @@ of failing with "database is locked" half-way through a transaction.
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,9 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _on_sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers take the lock up front; readers read a WAL snapshot, no lock.
+    read_only = conn.get_execution_options().get("waqup_read_only", False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def install_sqlite_hooks(sync_engine: Any) -> None:
@@ -77,6 +80,78 @@ def create_engine(url: str) -> AsyncEngine:
         return engine
     return create_async_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True,
                                pool_recycle=1800)
+
+
+class SqliteReaders:
+    """Read-only connections to a SQLite file, used on the event loop's own thread.
+
+    aiosqlite runs every call on a helper thread; a point read then costs several
+    thread hand-offs (about 1.4 ms in all, measured) for a query that SQLite
+    answers from its page cache in microseconds. In WAL mode a reader never waits
+    for writers, so read-only units of work run their queries synchronously on
+    plain sqlite3 connections instead, in autocommit mode (each statement reads
+    the latest committed state), without pool check-out or BEGIN/ROLLBACK: about
+    0.1 ms per read in all. Writers keep aiosqlite and BEGIN IMMEDIATE.
+    """
+
+    def __init__(self, url: URL, keep: int = 8) -> None:
+        from sqlalchemy import create_engine as create_sync_engine
+        from sqlalchemy.pool import NullPool
+
+        self.engine = create_sync_engine(
+            url.set(drivername="sqlite"), poolclass=NullPool,
+            # Readers are on the event loop: give up quickly rather than block it.
+            connect_args={"timeout": READER_BUSY_TIMEOUT_SECONDS,
+                          "check_same_thread": False})
+        event.listen(self.engine, "connect", _on_sqlite_reader_connect)
+        self._idle: list[Connection] = []
+        self._keep = keep
+
+    def acquire(self) -> Connection:
+        """A connection (no transaction open) for one unit of work."""
+        return self._idle.pop() if self._idle else self.engine.connect()
+
+    def release(self, conn: Connection) -> None:
+        if conn.in_transaction():  # SQLAlchemy's bookkeeping only: nothing was begun
+            conn.rollback()
+        if len(self._idle) < self._keep and not conn.invalidated:
+            self._idle.append(conn)
+        else:
+            conn.close()
+
+    def dispose(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
+        self.engine.dispose()
+
+
+READER_BUSY_TIMEOUT_SECONDS = 1
+
+
+def _on_sqlite_reader_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {READER_BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.execute("PRAGMA query_only = ON")
+    finally:
+        cursor.close()
+
+
+def sqlite_readers(engine: AsyncEngine) -> SqliteReaders | None:
+    """The synchronous readers of a SQLite engine (created once, kept on the
+    engine), or None for other databases and in-memory SQLite."""
+    if engine.dialect.name != "sqlite" or sqlite_file(engine.url) is None:
+        return None
+    readers = _READERS.get(engine.sync_engine)
+    if readers is None:
+        readers = _READERS[engine.sync_engine] = SqliteReaders(engine.url)
+        # Closed with the engine's pool.
+        event.listen(engine.sync_engine, "engine_disposed", lambda _e: readers.dispose())
+    return readers
+
+
+_READERS: weakref.WeakKeyDictionary[Any, SqliteReaders] = weakref.WeakKeyDictionary()
 
 
 def display_url(engine_or_url: AsyncEngine | URL | str) -> str:

@@ -132,8 +132,9 @@ class SqlIdentityUnitOfWork(SqlUnitOfWork):
     audit: SqlAuditLog
     outbox: SqlOutbox
 
-    def __init__(self, engine: AsyncEngine, codec: EventCodec) -> None:
-        super().__init__(engine)
+    def __init__(self, engine: AsyncEngine, codec: EventCodec, *,
+                 read_only: bool = False) -> None:
+        super().__init__(engine, read_only=read_only)
         self._codec = codec
 
     def _open(self, conn: AsyncConnection) -> None:
@@ -144,5 +145,5 @@ class SqlIdentityUnitOfWork(SqlUnitOfWork):
 
 
 def sql_identity_uow(engine: AsyncEngine,
-                     codec: EventCodec) -> Callable[[], SqlIdentityUnitOfWork]:
-    return lambda: SqlIdentityUnitOfWork(engine, codec)
+                     codec: EventCodec) -> Callable[..., SqlIdentityUnitOfWork]:
+    return lambda read_only=False: SqlIdentityUnitOfWork(engine, codec, read_only=read_only)

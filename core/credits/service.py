@@ -45,7 +45,7 @@ class CreditsService:
     # --- reads ------------------------------------------------------------------
 
     async def get_account(self, user_id: uuid.UUID) -> CreditAccount:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             return await uow.accounts.get(user_id) or CreditAccount(user_id=user_id)
 
     async def list_transactions(self, user_id: uuid.UUID, page_size: int,
@@ -54,7 +54,7 @@ class CreditsService:
             raise InvalidArgument("page_size must not be negative", reason="INVALID_PAGE_SIZE")
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         before = _decode_page_token(page_token, user_id) if page_token else None
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             rows = await uow.ledger.list(user_id, before=before, limit=size + 1)
         page = rows[:size]
         token = _encode_page_token(user_id, page[-1].id) if len(rows) > size else ""

@@ -181,7 +181,7 @@ class IdentityService:
         cached = await self._cache_get(key)
         if cached is not None:
             return UserProfile.from_json(cached)
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             user = await uow.users.get(user_id)
         if user is None:
             raise NotFound("no such user", reason="USER_NOT_FOUND")

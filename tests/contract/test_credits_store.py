@@ -170,3 +170,27 @@ async def test_processed_events(backend: Backend) -> None:
         await uow.commit()
     async with backend.credits_uow() as uow:
         assert await uow.processed_events.add("bonus", event, NOW) is False
+
+
+async def test_read_only_unit_of_work_reads_committed_state_beside_a_writer(
+        backend: Backend) -> None:
+    user = uuid7()
+    async with backend.credits_uow() as uow:
+        account = await uow.accounts.get_for_update(user)
+        account.balance = 5
+        await uow.accounts.save(account)
+        await uow.commit()
+    # A writer holds its transaction open; a reader neither waits for it nor
+    # sees its uncommitted change.
+    async with backend.credits_uow() as writer:
+        account = await writer.accounts.get_for_update(user)
+        account.balance = 9
+        await writer.accounts.save(account)
+        async with asyncio.timeout(5):
+            async with backend.credits_uow(read_only=True) as reader:
+                assert await reader.accounts.get(user) == CreditAccount(user, 5, 0)
+                with pytest.raises(RuntimeError, match="read-only"):
+                    await reader.commit()
+        await writer.commit()
+    async with backend.credits_uow(read_only=True) as reader:
+        assert await reader.accounts.get(user) == CreditAccount(user, 9, 0)
