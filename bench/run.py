@@ -83,7 +83,7 @@ class System:
         self.admin_port = free_port()
         self.grpc_port = _free_range(workers)
         self.process: subprocess.Popen[bytes] | None = None
-        self.log = open(work / f"up-{workers}.log", "wb")  # noqa: SIM115
+        self.log = open(work / f"up-{workers}.log", "wb")
 
     @property
     def base(self) -> str:

@@ -27,7 +27,6 @@ from core.credits.model import (
     TransactionType,
 )
 
-
 # Hot read paths use statements built once: building and hashing a statement
 # costs more Python time than SQLite spends answering it.
 _GET_ACCOUNT = select(credit_accounts).where(credit_accounts.c.user_id == bindparam("user_id"))

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sql.engine import SqliteReaders, sqlite_readers
 
-
 #: Connection execution option that marks a read-only unit of work.
 READ_ONLY_OPTION = "waqup_read_only"
 

@@ -9,13 +9,11 @@ its own, on free ports), so stopping them disturbs nothing else.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import socket
 import subprocess
 import time
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -193,8 +191,9 @@ async def test_each_context_runs_in_its_own_process_behind_envoy(mesh: Mesh) -> 
             await eventually(has_credit, what="the sign-up credit through NATS")
             assert (await client.get("/v1/users/me", headers=headers)).json()["email"] == email
 
-        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/stats?format=json") as r:
-            stats = {s["name"]: s.get("value") for s in json.load(r)["stats"]}
+        async with httpx.AsyncClient() as admin:
+            reply = await admin.get(f"http://127.0.0.1:{admin_port}/stats?format=json")
+        stats = {s["name"]: s.get("value") for s in reply.json()["stats"]}
     assert stats["cluster.identity.upstream_rq_total"] >= 1
     assert stats["cluster.credits.upstream_rq_total"] >= 1
 
@@ -257,7 +256,7 @@ async def test_credits_killed_with_pending_events_processes_each_exactly_once(
 
 
 async def test_redis_down_reads_fall_back_to_the_database(mesh: Mesh) -> None:
-    user_id, token = await mesh.register()
+    _, token = await mesh.register()
     md = headers_md(token)
     first = await mesh.users.GetUser(id_pb.GetUserRequest(name="users/me"), metadata=md)
     mesh.redis.stop()
