@@ -181,7 +181,8 @@ async def test_each_context_runs_in_its_own_process_behind_envoy(mesh: Mesh) -> 
             body = {"email": email, "password": PASSWORD, "display_name": "Edge"}
             reply = await client.post("/v1/auth:register", json=body)
             assert reply.status_code == 200, reply.text
-            headers = {"authorization": f"Bearer {reply.json()['access_token']}"}
+            token = reply.json()["access_token"]
+            headers = {"authorization": f"Bearer {token}"}
 
             async def has_credit() -> bool:
                 reply = await client.get("/v1/users/me/creditAccount", headers=headers)
@@ -192,8 +193,8 @@ async def test_each_context_runs_in_its_own_process_behind_envoy(mesh: Mesh) -> 
             assert (await client.get("/v1/users/me", headers=headers)).json()["email"] == email
 
         async with httpx.AsyncClient() as admin:
-            reply = await admin.get(f"http://127.0.0.1:{admin_port}/stats?format=json")
-        stats = {s["name"]: s.get("value") for s in reply.json()["stats"]}
+            stats_reply = await admin.get(f"http://127.0.0.1:{admin_port}/stats?format=json")
+        stats = {s["name"]: s.get("value") for s in stats_reply.json()["stats"]}
     assert stats["cluster.identity.upstream_rq_total"] >= 1
     assert stats["cluster.credits.upstream_rq_total"] >= 1
 
@@ -205,7 +206,7 @@ async def test_each_context_runs_in_its_own_process_behind_envoy(mesh: Mesh) -> 
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await credits_pb2_grpc.CreditAccountServiceStub(mesh.channel(mesh.identity)) \
             .GetCreditAccount(cr_pb.GetCreditAccountRequest(name="users/me/creditAccount"),
-                              metadata=headers_md(reply.json()["access_token"]), timeout=5)
+                              metadata=headers_md(token), timeout=5)
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
