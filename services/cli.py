@@ -121,10 +121,23 @@ async def _start_envoy(settings: Settings, upstreams):
     config = write_envoy_config(
         settings.data_dir / "envoy.yaml", listen_host=settings.http_host,
         listen_port=settings.http_port, admin_port=settings.envoy_admin_port,
-        upstreams=upstreams)
+        upstreams=upstreams, jwt_issuer=settings.jwt_issuer,
+        jwt_audience=settings.jwt_audience, jwks_cache_seconds=settings.edge_jwks_cache_seconds,
+        cors_origins=[o.strip() for o in settings.edge_cors_origins.split(",") if o.strip()],
+        global_rate_limit=settings.edge_rate_limit_per_second or None,
+        credential_rate_limit=settings.edge_auth_rate_limit_per_minute or None,
+        credential_rate_limit_interval_seconds=60.0,
+        xff_num_trusted_hops=settings.edge_xff_trusted_hops)
     envoy = EnvoyProcess(admin_port=settings.envoy_admin_port)
     envoy.start(config)
-    await envoy.wait_ready_async(timeout=30)
+    try:
+        await envoy.wait_ready_async(timeout=30)
+        if "identity" in upstreams:
+            # Until the edge has identity's keys, every authenticated call is a 401.
+            await envoy.wait_jwks_async(timeout=30)
+    except BaseException:
+        envoy.stop()
+        raise
     return envoy
 
 

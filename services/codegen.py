@@ -4,7 +4,9 @@
   generated imports rooted at `services.gen` so that no other layer can reach it.
 - The Envoy descriptor set (`--include_imports --include_source_info`) into
   `envoy/build/waqup.pb`, with google.rpc status and error details so that the
-  transcoder can render `google.rpc.Status` bodies.
+  transcoder can render `google.rpc.Status` bodies, and `grpc.health.v1` (taken
+  from grpcio-health-checking, which ships no .proto) so that the edge can
+  transcode the no-op health check used as the benchmark baseline.
 - A `.buf/third_party` module for `buf lint`: the googleapis files as shipped by
   googleapis-common-protos, and `buf/validate/validate.proto` written from the
   descriptor that the installed protovalidate package embeds (types and
@@ -190,6 +192,18 @@ def _protoc(*args: str) -> None:
         raise SystemExit("codegen: protoc failed")
 
 
+def _append_health(path: pathlib.Path) -> None:
+    """Add grpc_health/v1/health.proto to the descriptor set at `path` (it imports
+    nothing)."""
+    from grpc_health.v1 import health_pb2
+
+    fds = descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes())
+    health = descriptor_pb2.FileDescriptorProto.FromString(health_pb2.DESCRIPTOR.serialized_pb)
+    if all(file.name != health.name for file in fds.file):
+        fds.file.append(health)
+    path.write_bytes(fds.SerializeToString())
+
+
 def generate() -> None:
     ENVOY_BUILD.mkdir(parents=True, exist_ok=True)
     fd = validate_descriptor()
@@ -212,6 +226,7 @@ def generate() -> None:
 
     _protoc(f"--descriptor_set_out={DESCRIPTOR_SET}", "--include_imports",
             "--include_source_info", *ours, *_GOOGLE_EXTRA)
+    _append_health(DESCRIPTOR_SET)
     print(f"codegen: {len(ours)} proto files -> {GEN.relative_to(ROOT)}, "
           f"{DESCRIPTOR_SET.relative_to(ROOT)}")
 

@@ -49,6 +49,20 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     log_level: str = "INFO"
 
+    # --- the edge (Envoy) ---
+    #: Origins allowed to call the API from a browser, comma-separated exact
+    #: origins (`https://app.waqup.com`) or `*`; empty allows none.
+    edge_cors_origins: str = ""
+    #: Requests per second for the whole listener (one token bucket); 0 = off.
+    edge_rate_limit_per_second: int = Field(default=10_000, ge=0)
+    #: Login + Register calls per minute per client address; 0 = off.
+    edge_auth_rate_limit_per_minute: int = Field(default=10, ge=0)
+    #: How long the edge keeps identity's JWKS before refetching it.
+    edge_jwks_cache_seconds: int = Field(default=30, ge=1)
+    #: Proxies in front of Envoy whose X-Forwarded-For entries are trusted for
+    #: the client address (0: the connection's peer is the client).
+    edge_xff_trusted_hops: int = Field(default=0, ge=0)
+
     @field_validator("redis_url", "nats_url", "identity_target", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

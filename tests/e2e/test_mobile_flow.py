@@ -1,63 +1,43 @@
 """A mobile client's first minutes, through the real Envoy binary in front of the
-real server: REST transcoded by Envoy, and native gRPC on the same port."""
+real server: REST transcoded by Envoy, and native gRPC on the same port.
+
+One app and one Envoy for the module (the tests use distinct accounts); the
+per-address Login/Register limit is raised, since every call comes from
+127.0.0.1 (tests/e2e/test_gateway.py tests the limit itself).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import grpc
 import httpx
 import pytest
 
-from services.edge import EnvoyProcess, embedded_upstreams, write_envoy_config
 from services.gen.waqup.identity.v1 import identity_pb2, identity_pb2_grpc
-from tests.integration.conftest import App, start_app, stop_app
+from tests.e2e.conftest import RealEdge, real_edge
+from tests.integration.conftest import App
 
 pytestmark = pytest.mark.envoy
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Edge:
-    def __init__(self, app: App, http_port: int) -> None:
-        self.app = app
-        self.http_port = http_port
-        self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}", timeout=10)
+    def __init__(self, running: RealEdge) -> None:
+        self.app: App = running.app
+        self.http_port = running.http_port
+        self.client: httpx.AsyncClient = running.client
 
 
-@pytest.fixture
-async def edge(tmp_path: Path) -> AsyncIterator[Edge]:
+@pytest.fixture(scope="module")
+async def edge(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Edge]:
     from adapters.sql.migrate import migrate
 
-    url = f"sqlite+aiosqlite:///{tmp_path / 'waqup.db'}"
+    tmp = tmp_path_factory.mktemp("mobile")
+    url = f"sqlite+aiosqlite:///{tmp / 'waqup.db'}"
     migrate(url)
-    app = await start_app(tmp_path, url)
-    http_port, admin_port = free_port(), free_port()
-    config = write_envoy_config(tmp_path / "envoy.yaml", listen_port=http_port,
-                                admin_port=admin_port,
-                                upstreams=embedded_upstreams("127.0.0.1", app.server.port))
-    envoy = EnvoyProcess(admin_port=admin_port)
-    envoy.start(config, stdout=subprocess.DEVNULL)
-    running = Edge(app, http_port)
-    try:
-        await envoy.wait_ready_async(timeout=20)
-        for _ in range(100):  # until the active health check has seen the server
-            if (await running.client.get("/healthz")).status_code == 200:
-                break
-            await asyncio.sleep(0.1)
-        yield running
-    finally:
-        await running.client.aclose()
-        envoy.stop()
-        await stop_app(app)
+    async with real_edge(tmp, url, credential_rate_limit=1000) as running:
+        yield Edge(running)
 
 
 def error_reason(body: dict) -> str:
