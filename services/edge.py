@@ -426,6 +426,10 @@ def _jwt_authn_config(*, issuer: str, audience: str, jwks_uri: str,
         "forward": True,
         # The services' verifier allows the same skew.
         "clock_skew_seconds": 30,
+        # Remember verified tokens (per worker thread, until they expire): a
+        # client repeats its token for up to 15 minutes, and an ES256 check per
+        # request is the largest part of the edge's cost for an authenticated read.
+        "jwt_cache_config": {"jwt_cache_size": 10_000},
         "remote_jwks": {
             # Identity speaks gRPC only: fetch the transcoded GetJwks through
             # this very listener.

@@ -18,6 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 import grpc
@@ -74,11 +75,26 @@ class _UnaryInterceptor(grpc.aio.ServerInterceptor):
         raise NotImplementedError
 
 
-def _metadata(context: grpc.aio.ServicerContext, key: str) -> str:
-    for k, v in context.invocation_metadata() or ():
-        if k == key:
-            return v if isinstance(v, str) else v.decode()
-    return ""
+#: The request headers the interceptors read, taken from the metadata in one
+#: pass by the outermost interceptor (each invocation_metadata() call builds a
+#: new tuple of every header).
+_HEADERS = ("x-request-id", "authorization")
+_headers_var: ContextVar[dict[str, str] | None] = ContextVar("headers", default=None)
+
+
+def _read_headers(context: grpc.aio.ServicerContext) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for key, value in context.invocation_metadata() or ():
+        if key in _HEADERS and key not in found:  # the first occurrence counts
+            found[key] = value if isinstance(value, str) else value.decode()
+    return found
+
+
+def _header(context: grpc.aio.ServicerContext, key: str) -> str:
+    headers = _headers_var.get()
+    if headers is None:
+        headers = _read_headers(context)
+    return headers.get(key, "")
 
 
 #: Probed every second by Envoy: served without an access line.
@@ -91,7 +107,9 @@ class RequestContextInterceptor(_UnaryInterceptor):
             return behavior
 
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            request_id = _metadata(context, "x-request-id")[:128] or uuid.uuid4().hex
+            headers = _read_headers(context)
+            _headers_var.set(headers)
+            request_id = headers.get("x-request-id", "")[:128] or uuid.uuid4().hex
             request_id_var.set(request_id)
             principal_var.set(None)
             started = time.perf_counter()
@@ -109,11 +127,13 @@ class RequestContextInterceptor(_UnaryInterceptor):
                 log.exception("unhandled error in %s", method)
                 await abort(context, code, status)
             finally:
-                principal = principal_var.get()
-                log.info("rpc", extra={
-                    "request_id": request_id, "user_id": principal.subject if principal else "",
-                    "method": method, "code": code.name,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
+                if log.isEnabledFor(logging.INFO):
+                    principal = principal_var.get()
+                    log.info("rpc", extra={
+                        "request_id": request_id,
+                        "user_id": principal.subject if principal else "",
+                        "method": method, "code": code.name,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
 
         return handle
 
@@ -130,7 +150,7 @@ class AuthInterceptor(_UnaryInterceptor):
         verify = self._verifier.verify
 
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            header = _metadata(context, "authorization")
+            header = _header(context, "authorization")
             scheme, _, token = header.partition(" ")
             if not token or scheme.lower() != "bearer":
                 raise Unauthenticated("an access token is required "
