@@ -8,6 +8,8 @@ startup error, never a silent fallback) and starts the outbox relay.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable, Collection
@@ -57,6 +59,9 @@ class Container:
     #: Awaited by start(), in order: backend checks, then what needs them.
     checks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: Long-running loops, started by start() and cancelled by close().
+    loops: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         for check in self.checks:
@@ -64,8 +69,14 @@ class Container:
         await self.bus.start()
         if self.relay is not None:
             self.relay.start()
+        self._tasks = [asyncio.create_task(loop()) for loop in self.loops]  # type: ignore[arg-type]
 
     async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self.relay is not None:
             await self.relay.stop()
         try:
@@ -187,8 +198,13 @@ def build(settings: Settings | None = None, contexts: Collection[str] = CONTEXTS
     # identity's public keys, fetched over gRPC (a port, so no import of identity).
     identity = None
     keyring = overrides.get("keyring")
-    if "identity" in served or keyring is not None:
-        keyring = keyring or KeyRing.load_or_create(settings.key_dir)
+    loops: list[Callable[[], Awaitable[None]]] = []
+    if "identity" in served and keyring is None:
+        keyring = KeyRing.load_or_create(
+            settings.key_dir, activation=timedelta(seconds=settings.jwt_key_activation_seconds))
+        loops.append(lambda: _reload_keys(keyring, settings.key_dir,
+                                          settings.jwt_key_reload_seconds))
+    if keyring is not None:
         verifier: TokenVerifier = JwtTokenVerifier(keyring, settings.jwt_issuer,
                                                    settings.jwt_audience)
     else:
@@ -235,4 +251,15 @@ def build(settings: Settings | None = None, contexts: Collection[str] = CONTEXTS
     return Container(settings=settings, contexts=served, clock=clock, cache=cache,
                      verifier=verifier, bus=bus, identity=identity, credits=credits,
                      relay=relay, identity_uow=identity_uow, credits_uow=credits_uow,
-                     checks=checks, closers=closers)
+                     checks=checks, closers=closers, loops=loops)
+
+
+async def _reload_keys(keyring: Any, directory: Any, every: float) -> None:
+    """Follow the key directory, so `waqup rotate-key` reaches running workers."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            if await asyncio.to_thread(keyring.reload, directory):
+                log.info("signing keys reloaded", extra={"kids": keyring.kids()})
+        except Exception:
+            log.warning("could not reload the signing keys", exc_info=True)

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     #: Directory of PEM signing keys; default `<data_dir>/keys`.
     jwt_key_dir: Path | None = None
+    #: A new key (`waqup rotate-key`) is published at once and signs only once
+    #: it is this old: longer than WAQUP_EDGE_JWKS_CACHE_SECONDS plus
+    #: WAQUP_JWT_KEY_RELOAD_SECONDS, so every verifier knows it first.
+    jwt_key_activation_seconds: float = Field(default=60.0, ge=0)
+    #: How often identity's workers look for added or removed keys.
+    jwt_key_reload_seconds: float = Field(default=10.0, gt=0)
     jwt_issuer: str = "waqup-identity"
     jwt_audience: str = "waqup-api"
     access_token_ttl_seconds: int = Field(default=900, gt=0, le=900)

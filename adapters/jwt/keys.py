@@ -3,11 +3,16 @@
 Each key is one `<UTC timestamp>.pem` file (PKCS#8, mode 0600). The newest file signs;
 older ones only verify, so tokens signed before a rotation stay valid until they expire.
 Retire a key by deleting its file once every token it signed has expired.
+
+With an activation delay, a new key is published (JWKS) at once but signs only
+once it is that old, so that every verifier caching the JWKS (the edge, other
+contexts) has fetched it before the first token signed with it arrives.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import os
@@ -39,6 +44,8 @@ class Key:
     public: ec.EllipticCurvePublicKey
     private: ec.EllipticCurvePrivateKey | None
     jwk: Mapping[str, str]
+    #: When the key was made (from its file name); None when unknown.
+    created: datetime | None = None
 
     @classmethod
     def from_public(cls, public: ec.EllipticCurvePublicKey,
@@ -61,7 +68,8 @@ class KeyRing:
     """Signing keys, current (newest) first. Thread-safe for readers: rotate()
     swaps whole immutable snapshots."""
 
-    def __init__(self, keys: Iterable[Key]) -> None:
+    def __init__(self, keys: Iterable[Key], *, activation: timedelta = timedelta(0)) -> None:
+        self._activation = activation
         self._set(list(keys))
 
     def _set(self, keys: list[Key]) -> None:
@@ -75,13 +83,24 @@ class KeyRing:
     # --- construction ----------------------------------------------------------
 
     @classmethod
-    def load_or_create(cls, directory: Path) -> KeyRing:
-        """Every `*.pem` in `directory`; creates the directory and a first key when empty."""
+    def load_or_create(cls, directory: Path, *,
+                       activation: timedelta = timedelta(0)) -> KeyRing:
+        """Every `*.pem` in `directory`; creates the directory and a first key when
+        empty. A key signs once it is `activation` old (the only key at once)."""
         directory = Path(directory)
         if not sorted(directory.glob("*.pem")):
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             _write_new_key(directory)
-        return cls(_load_dir(directory))
+        return cls(_load_dir(directory), activation=activation)
+
+    def reload(self, directory: Path) -> bool:
+        """Pick up keys added to or removed from `directory` (by `waqup rotate-key`
+        or another process); True if the ring changed."""
+        keys = _load_dir(Path(directory))
+        if [key.kid for key in keys] == self.kids():
+            return False
+        self._set(keys)
+        return True
 
     @classmethod
     def generate(cls) -> KeyRing:
@@ -129,8 +148,13 @@ class KeyRing:
 
     @property
     def current(self) -> Key:
-        """The signing key. Raises ValueError on a verification-only ring."""
+        """The signing key: the newest one old enough to be active (the oldest key
+        if none is yet). Raises ValueError on a verification-only ring."""
         key = self._keys[0]
+        if self._activation and len(self._keys) > 1:
+            cutoff = datetime.now(UTC) - self._activation
+            key = next((k for k in self._keys if k.created is None or k.created <= cutoff),
+                       self._keys[-1])
         if key.private is None:
             raise ValueError("this key ring can only verify")
         return key
@@ -156,7 +180,12 @@ def _load_dir(directory: Path) -> list[Key]:
         private = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if not isinstance(private, ec.EllipticCurvePrivateKey):
             raise ValueError(f"{path} is not an EC private key")
-        keys.append(Key.from_public(private.public_key(), private))
+        key = Key.from_public(private.public_key(), private)
+        try:
+            created = datetime.strptime(path.stem, _STAMP).replace(tzinfo=UTC)
+        except ValueError:
+            created = None  # a file not named by us: active at once
+        keys.append(dataclasses.replace(key, created=created))
     if not keys:
         raise ValueError(f"no *.pem keys in {directory}")
     return keys

@@ -237,3 +237,32 @@ def test_cache_is_bounded(ring: KeyRing, issuer: JwtTokenIssuer) -> None:
         verifier.verify(token)
     assert len(verifier._cache) == 3
     assert list(verifier._cache) == tokens[2:]
+
+
+# --- rotation across processes: publish first, sign later --------------------------
+
+
+def test_new_key_is_published_at_once_and_signs_after_the_activation_delay(
+        key_dir: Path) -> None:
+    import time
+
+    ring = KeyRing.load_or_create(key_dir, activation=timedelta(seconds=0.3))
+    first = ring.current.kid  # the only key signs at once
+    new = ring.rotate(key_dir)
+    assert ring.kids() == [new, first]  # both published, the new one first
+    assert ring.current.kid == first  # too young to sign
+    time.sleep(0.35)
+    assert ring.current.kid == new
+
+
+def test_reload_picks_up_a_key_another_process_added(key_dir: Path) -> None:
+    worker = KeyRing.load_or_create(key_dir)
+    verifier = JwtTokenVerifier(worker, ISS, AUD)
+    other = KeyRing.load_or_create(key_dir)  # e.g. `waqup rotate-key`
+    other.rotate(key_dir)
+    token = JwtTokenIssuer(other, ISS, AUD, ttl_seconds=900).issue(
+        SUBJECT, ("user",), datetime.now(UTC)).token
+    _rejected(verifier, token)
+    assert worker.reload(key_dir)
+    assert not worker.reload(key_dir)  # nothing new
+    assert verifier.verify(token).subject == SUBJECT
