@@ -183,7 +183,10 @@ def build(settings: Settings | None = None, contexts: Collection[str] = CONTEXTS
     if bus is None and settings.nats_url:
         from adapters.nats.event_bus import NatsEventBus
 
+        # De-duplicate by event id for longer than the relay's longest backoff
+        # (5 min), so a retried publish that did arrive is not stored twice.
         bus = NatsEventBus(settings.nats_url, ack_wait=settings.nats_ack_wait_seconds,
+                           duplicate_window=600.0,
                            client_name=f"waqup-{'+'.join(served)}-{os.getpid()}")
     if bus is None:
         if partial:

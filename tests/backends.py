@@ -15,6 +15,7 @@ import pytest
 PG_ADMIN_URL = os.environ.get("WAQUP_TEST_PG_ADMIN_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("WAQUP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+NATS_URL = os.environ.get("WAQUP_TEST_NATS_URL", "nats://127.0.0.1:4222")
 
 
 def in_ci() -> bool:

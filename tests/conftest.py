@@ -4,7 +4,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.backends import REDIS_URL, create_pg_database, drop_pg_database, require_service
+from tests.backends import (
+    NATS_URL,
+    REDIS_URL,
+    create_pg_database,
+    drop_pg_database,
+    require_service,
+)
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +28,10 @@ def pg_url() -> Iterator[str]:
 def redis_url() -> str:
     require_service("Redis", "127.0.0.1", 6379)
     return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> str:
+    """NATS with JetStream on 127.0.0.1:4222 (a missing one skips; under CI=true, fails)."""
+    require_service("NATS", "127.0.0.1", 4222)
+    return NATS_URL
