@@ -175,6 +175,7 @@ async def test_each_context_runs_in_its_own_process_behind_envoy(mesh: Mesh) -> 
     with EnvoyProcess(admin_port=admin_port) as envoy:
         envoy.start(config, stdout=subprocess.DEVNULL)
         await envoy.wait_ready_async(timeout=20)
+        await envoy.wait_jwks_async(timeout=20)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}",
                                      timeout=10) as client:
             email = f"edge-{uuid.uuid4().hex[:10]}@example.com"
@@ -192,9 +193,8 @@ async def test_each_context_runs_in_its_own_process_behind_envoy(mesh: Mesh) -> 
             await eventually(has_credit, what="the sign-up credit through NATS")
             assert (await client.get("/v1/users/me", headers=headers)).json()["email"] == email
 
-        async with httpx.AsyncClient() as admin:
-            stats_reply = await admin.get(f"http://127.0.0.1:{admin_port}/stats?format=json")
-        stats = {s["name"]: s.get("value") for s in stats_reply.json()["stats"]}
+        stats = await asyncio.to_thread(
+            envoy.stats, r"^cluster\.(identity|credits)\.upstream_rq_total$")
     assert stats["cluster.identity.upstream_rq_total"] >= 1
     assert stats["cluster.credits.upstream_rq_total"] >= 1
 
