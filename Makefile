@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test install gen lint unit clean
+.PHONY: up test install gen lint unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: lint
 
 unit: gen
 	$(BIN)/pytest tests/unit
+
+# Not part of `make test`: starts the system and loads it (installs wrk, h2load).
+bench: gen
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) services/gen envoy/build .buf var
