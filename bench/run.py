@@ -76,12 +76,16 @@ def ensure_tools() -> None:
 class System:
     """`waqup up` in a throwaway directory, on free ports."""
 
-    def __init__(self, workers: int, work: Path) -> None:
+    def __init__(self, workers: int, work: Path, mesh: bool = False) -> None:
         self.workers = workers
         self.work = work
+        self.mesh = mesh
         self.http_port = free_port()
         self.admin_port = free_port()
-        self.grpc_port = _free_range(workers)
+        # Mesh: identity's workers first, then credits'.
+        self.first_port = _free_range(workers * (2 if mesh else 1))
+        self.grpc_port = self.first_port + (workers if mesh else 0)  # a credits worker
+        self.database_url = ""
         self.process: subprocess.Popen[bytes] | None = None
         self.log = open(work / f"up-{workers}.log", "wb")
 
@@ -90,20 +94,30 @@ class System:
         return f"http://127.0.0.1:{self.http_port}"
 
     def start(self) -> None:
+        if self.mesh:
+            self.database_url = _create_pg_database()
+            backends = {"WAQUP_DATABASE_URL": self.database_url,
+                        "WAQUP_NATS_URL": os.environ.get("WAQUP_NATS_URL",
+                                                         "nats://127.0.0.1:4222"),
+                        "WAQUP_REDIS_URL": os.environ.get("WAQUP_REDIS_URL",
+                                                          "redis://127.0.0.1:6379/0")}
+        else:
+            backends = {"WAQUP_DATABASE_URL":
+                        f"sqlite+aiosqlite:///{self.work / f'bench-{self.workers}.db'}"}
         env = {
             **os.environ,
+            **backends,
             "WAQUP_DATA_DIR": str(self.work / f"var-{self.workers}"),
-            "WAQUP_DATABASE_URL":
-                f"sqlite+aiosqlite:///{self.work / f'bench-{self.workers}.db'}",
             "WAQUP_HTTP_PORT": str(self.http_port),
             "WAQUP_ENVOY_ADMIN_PORT": str(self.admin_port),
-            "WAQUP_GRPC_PORT": str(self.grpc_port),
+            "WAQUP_GRPC_PORT": str(self.first_port),
             "WAQUP_WORKERS": str(self.workers),
             "WAQUP_LOG_LEVEL": "WARNING",
             # The benchmark pushes thousands of requests/s from one address.
             "WAQUP_EDGE_RATE_LIMIT_PER_SECOND": "1000000",
         }
-        self.process = subprocess.Popen([*WAQUP, "up"], cwd=ROOT, env=env,
+        command = [*WAQUP, "up", *(["--mesh"] if self.mesh else [])]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env,
                                         stdout=self.log, stderr=self.log,
                                         start_new_session=True)
         deadline = time.monotonic() + 90
@@ -129,6 +143,27 @@ class System:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.log.close()
+        if self.database_url:
+            _drop_pg_database(self.database_url)
+
+
+def _create_pg_database() -> str:
+    """A fresh PostgreSQL database (127.0.0.1:5432, user postgres), for --mesh."""
+    import psycopg
+
+    name = f"waqup_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres",
+                         autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def _drop_pg_database(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres",
+                         autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 def _free_range(count: int) -> int:
@@ -280,8 +315,9 @@ def run_round(workers: int, args: argparse.Namespace, work: Path) -> list[Result
     sys.path.insert(0, str(ROOT))
     from services.gen.waqup.credits.v1 import credits_pb2
 
-    system = System(workers, work)
-    print(f"\n== {workers} worker(s): starting the system", flush=True)
+    system = System(workers, work, mesh=args.mesh)
+    mode = "mesh (PostgreSQL, Redis, NATS)" if args.mesh else "embedded (SQLite)"
+    print(f"\n== {workers} worker(s), {mode}: starting the system", flush=True)
     system.start()
     try:
         token = sign_up(system)
@@ -351,6 +387,10 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--mesh", action="store_true",
+                        help="`waqup up --mesh`: identity and credits in their own workers "
+                             "on PostgreSQL, Redis and NATS (127.0.0.1 default ports); "
+                             "N workers per context")
     args = parser.parse_args()
 
     ensure_tools()

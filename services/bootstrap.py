@@ -155,7 +155,7 @@ def build(settings: Settings | None = None, contexts: Collection[str] = CONTEXTS
         outbox_store: OutboxStore = MemoryOutboxStore(store)
     else:
         from adapters.sql.credits import sql_credits_uow
-        from adapters.sql.engine import check_database, create_engine
+        from adapters.sql.engine import check_database, create_engine, dispose_engine
         from adapters.sql.identity import sql_identity_uow
         from adapters.sql.outbox import SqlOutboxStore
 
@@ -164,7 +164,7 @@ def build(settings: Settings | None = None, contexts: Collection[str] = CONTEXTS
         credits_uow = sql_credits_uow(engine)
         outbox_store = SqlOutboxStore(engine)
         checks.append(lambda: check_database(engine))
-        closers.append(engine.dispose)
+        closers.append(lambda: dispose_engine(engine))
 
     # Cache: Redis when configured, else in-process.
     cache: Cache | None = overrides.get("cache")

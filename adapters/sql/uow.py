@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from adapters.sql.engine import SqliteReaders, sqlite_readers
+from adapters.sql.engine import SqliteReaders, autocommit_engine, sqlite_readers
 
 #: Connection execution option that marks a read-only unit of work.
 READ_ONLY_OPTION = "waqup_read_only"
@@ -72,13 +72,15 @@ class SqlUnitOfWork:
                 self._sync = readers.acquire()
                 self._open(_InlineConnection(self._sync))  # type: ignore[arg-type]
                 return self
-        conn = await self._engine.connect()
+        if self._read_only and self._engine.dialect.name == "postgresql":
+            # No BEGIN/ROLLBACK round trips around the reads; each statement sees
+            # the data committed when it starts.
+            conn = await autocommit_engine(self._engine).connect()
+        else:
+            conn = await self._engine.connect()
         try:
-            if self._read_only:
-                # PostgreSQL: no BEGIN/ROLLBACK round trips around the reads; each
-                # statement sees the data committed when it starts.
-                await conn.execution_options(isolation_level="AUTOCOMMIT",
-                                             **{READ_ONLY_OPTION: True})
+            if self._read_only and conn.dialect.name == "sqlite":  # in-memory SQLite
+                await conn.execution_options(**{READ_ONLY_OPTION: True})
             await conn.begin()
         except BaseException:
             await conn.close()
