@@ -99,8 +99,9 @@ class EventBus(Protocol):
 class UnitOfWork(Protocol):
     """One atomic transaction. Leaving the block without commit() rolls back.
 
-    A read-only unit of work (its factory's `read_only=True`) reads a consistent
-    snapshot without taking the write lock (SQLite) and refuses commit().
+    A read-only unit of work (its factory's `read_only=True`) takes no lock and
+    refuses commit(). Each of its statements sees what was committed when the
+    statement started; two statements are not one snapshot.
     """
 
     async def __aenter__(self) -> Self: ...

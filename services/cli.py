@@ -171,14 +171,21 @@ def up(settings: Settings, *, mesh: bool, workers: int | None) -> None:
 
 def edge(settings: Settings, upstream_args: list[str]) -> None:
     """Envoy alone, in front of workers started elsewhere."""
+    from services.bootstrap import CONTEXTS
     from services.server import wait_for_signal
 
     upstreams: dict[str, list[tuple[str, int]]] = {}
     for arg in upstream_args:
         name, _, addresses = arg.partition("=")
-        for address in addresses.split(","):
+        for address in filter(None, addresses.split(",")):
             h, _, p = address.rpartition(":")
+            if name not in CONTEXTS or not h or not p.isdigit():
+                raise RuntimeError(f"--upstream {arg!r}: expected CONTEXT=HOST:PORT[,HOST:PORT] "
+                                   f"with CONTEXT one of {', '.join(CONTEXTS)}")
             upstreams.setdefault(name, []).append((h, int(p)))
+    if "identity" not in upstreams:
+        raise RuntimeError("--upstream identity=... is required: the edge fetches the "
+                           "token keys (JWKS) from identity")
 
     async def run() -> None:
         envoy = await _start_envoy(settings, upstreams)
@@ -191,11 +198,16 @@ def edge(settings: Settings, upstream_args: list[str]) -> None:
 
 
 def service_token(settings: Settings, name: str) -> str:
+    from datetime import timedelta
+
     from adapters.jwt.keys import KeyRing
     from adapters.jwt.tokens import JwtTokenIssuer
     from adapters.system.clock import SystemClock
 
-    issuer = JwtTokenIssuer(KeyRing.load_or_create(settings.key_dir), settings.jwt_issuer,
+    # The same signing key the running identity workers use (not a pending one).
+    ring = KeyRing.load_or_create(
+        settings.key_dir, activation=timedelta(seconds=settings.jwt_key_activation_seconds))
+    issuer = JwtTokenIssuer(ring, settings.jwt_issuer,
                             settings.jwt_audience, settings.access_token_ttl_seconds)
     return issuer.issue(f"service:{name}", ("service",), SystemClock().now()).token
 
@@ -239,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
             host = args.host or settings.grpc_host
             port = settings.grpc_port if args.port is None else args.port
             count = args.workers or settings.worker_count
+            if settings.database_url == MEMORY_URL and count > 1:
+                raise RuntimeError("memory:// lives in one process: serve it with one worker "
+                                   "(or use a database: WAQUP_DATABASE_URL)")
             if count == 1:
                 asyncio.run(_serve_here(settings, args.context, host, port))
             else:

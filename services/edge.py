@@ -44,6 +44,8 @@ from pathlib import Path
 from string import Template
 from typing import IO, Any
 
+from services.proc import die_with_parent
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = ROOT / "envoy" / "envoy.yaml.tmpl"
 DESCRIPTOR_PATH = ROOT / "envoy" / "build" / "waqup.pb"
@@ -389,8 +391,11 @@ def _routes(contexts: Sequence[str]) -> list[dict[str, Any]]:
         "name": "cors_preflight",
         "match": {"prefix": "/", "headers": [
             {"name": ":method", "string_match": {"exact": "OPTIONS"}},
-            {"name": "origin", "present_match": True},
-            {"name": "access-control-request-method", "present_match": True},
+            # Non-empty, as the CORS filter requires: an empty value would make a
+            # plain OPTIONS that the CORS filter passes on to the cluster.
+            {"name": "origin", "string_match": {"safe_regex": {"regex": ".+"}}},
+            {"name": "access-control-request-method",
+             "string_match": {"safe_regex": {"regex": ".+"}}},
         ]},
         "route": {"cluster": contexts[0], "timeout": "1s"},
         "typed_per_filter_config": _jwt_per_route(required=False),
@@ -713,6 +718,7 @@ class EnvoyProcess:
         self.process = subprocess.Popen(
             self.command(config_path, log_level, concurrency=concurrency),
             stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+            preexec_fn=die_with_parent,
         )
 
     def _ready_once(self) -> bool:

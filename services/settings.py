@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     #: `host:port`, or `ipv4:h:p1,h:p2` for several workers.
     identity_target: str | None = None
     #: How often a process without identity refetches identity's JWKS.
-    jwks_refresh_seconds: float = Field(default=60.0, gt=0)
+    jwks_refresh_seconds: float = Field(default=30.0, gt=0)
     #: Worker processes per context for `waqup up` (and `serve --workers`);
     #: 0 means one per CPU core. Worker i listens on grpc_port + i.
     workers: int = Field(default=0, ge=0)
@@ -42,8 +42,9 @@ class Settings(BaseSettings):
     #: Directory of PEM signing keys; default `<data_dir>/keys`.
     jwt_key_dir: Path | None = None
     #: A new key (`waqup rotate-key`) is published at once and signs only once
-    #: it is this old: longer than WAQUP_EDGE_JWKS_CACHE_SECONDS plus
-    #: WAQUP_JWT_KEY_RELOAD_SECONDS, so every verifier knows it first.
+    #: it is this old: at least WAQUP_JWT_KEY_RELOAD_SECONDS plus the longer of
+    #: WAQUP_EDGE_JWKS_CACHE_SECONDS and WAQUP_JWKS_REFRESH_SECONDS, so every
+    #: verifier knows it first (checked at start-up; 0 turns the delay off).
     jwt_key_activation_seconds: float = Field(default=60.0, ge=0)
     #: How often identity's workers look for added or removed keys.
     jwt_key_reload_seconds: float = Field(default=10.0, gt=0)
@@ -73,6 +74,17 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _activation_covers_propagation(self) -> Settings:
+        needed = self.jwt_key_reload_seconds + max(self.edge_jwks_cache_seconds,
+                                                   self.jwks_refresh_seconds)
+        if 0 < self.jwt_key_activation_seconds < needed:
+            raise ValueError(
+                f"jwt_key_activation_seconds ({self.jwt_key_activation_seconds:g}) must be at "
+                f"least jwt_key_reload_seconds + max(edge_jwks_cache_seconds, "
+                f"jwks_refresh_seconds) = {needed:g}, or 0")
+        return self
 
     @property
     def worker_count(self) -> int:

@@ -27,18 +27,11 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.proc import die_with_parent
+
 log = logging.getLogger(__name__)
 
 RESTART_DELAY = 1.0
-
-
-def _die_with_parent() -> None:
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 @dataclass
@@ -49,6 +42,7 @@ class Worker:
     env: Mapping[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+    started_at: float = 0.0
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "services.cli", "serve", "--context", self.context,
@@ -56,12 +50,13 @@ class Worker:
 
     def spawn(self) -> None:
         env = {**os.environ, **self.env}
+        self.started_at = time.monotonic()
         # Its own session: a terminal's Ctrl-C reaches the supervisor only, which
         # then stops the workers in order (instead of restarting the ones that
         # died of the same signal). If the supervisor dies, the kernel sends
         # SIGTERM to the workers (Linux).
         self.process = subprocess.Popen(self.command(), env=env, stdin=subprocess.DEVNULL,
-                                        start_new_session=True, preexec_fn=_die_with_parent)
+                                        start_new_session=True, preexec_fn=die_with_parent)
 
     @property
     def alive(self) -> bool:
@@ -116,9 +111,17 @@ class Supervisor:
                     log.error("worker died; restarting", extra={
                         "context": worker.context, "port": worker.port,
                         "exit_code": worker.process.returncode})
-                    await asyncio.sleep(RESTART_DELAY)
+                    # Back off when a worker keeps dying (up to 30 s between tries);
+                    # one that ran for a minute starts the count afresh.
+                    if time.monotonic() - worker.started_at > 60:
+                        worker.restarts = 0
+                    await asyncio.sleep(min(RESTART_DELAY * 2 ** min(worker.restarts, 5), 30))
                     worker.restarts += 1
-                    worker.spawn()
+                    try:
+                        worker.spawn()
+                    except OSError:
+                        log.exception("could not restart a worker", extra={
+                            "context": worker.context, "port": worker.port})
 
     async def stop(self, grace: float = 10.0) -> None:
         if self._watch is not None:

@@ -29,7 +29,7 @@ class RemoteKeyVerifier:
 
     def __init__(self, source: JwksSource, issuer: str, audience: str, *,
                  refresh_seconds: float = 60.0, min_refetch_seconds: float = 5.0,
-                 start_timeout: float = 10.0) -> None:
+                 start_timeout: float = 30.0) -> None:
         self._source = source
         self._issuer = issuer
         self._audience = audience

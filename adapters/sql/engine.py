@@ -111,10 +111,13 @@ class SqliteReaders:
         """A connection (no transaction open) for one unit of work."""
         return self._idle.pop() if self._idle else self.engine.connect()
 
-    def release(self, conn: Connection) -> None:
+    def release(self, conn: Connection, *, failed: bool = False) -> None:
+        """Back to the idle list; closed instead after a failure, since a cursor
+        left half-read would pin its WAL snapshot (stale reads, a WAL that cannot
+        be checkpointed)."""
         if conn.in_transaction():  # SQLAlchemy's bookkeeping only: nothing was begun
             conn.rollback()
-        if len(self._idle) < self._keep and not conn.invalidated:
+        if not failed and len(self._idle) < self._keep and not conn.invalidated:
             self._idle.append(conn)
         else:
             conn.close()

@@ -94,7 +94,7 @@ class SqlUnitOfWork:
         if self._sync is not None:
             sync, self._sync = self._sync, None
             assert self._readers is not None
-            self._readers.release(sync)
+            self._readers.release(sync, failed=exc_type is not None)
             return
         conn = self.conn
         try:

@@ -199,6 +199,11 @@ async def test_internal_rpcs_are_unreachable_even_with_a_service_token(
                                              headers=bearer(token))
         assert response.status_code == 404, (method, response.text)
         assert response.json() == {"code": 5, "message": "not found"}
+    # An OPTIONS that is not a real preflight (empty request method) is no way in.
+    for headers in ({"origin": ORIGIN, "access-control-request-method": ""},
+                    {"origin": "", "access-control-request-method": "POST"}):
+        response = await gateway.client.options(f"/{LEDGER}/GrantCredits", headers=headers)
+        assert response.status_code == 404, (headers, response.text)
 
 
 # --- rate limits ----------------------------------------------------------------

@@ -43,6 +43,19 @@ def free_ports(count: int) -> int:
     raise RuntimeError("no free port range")
 
 
+async def wait_healthz(client: httpx.AsyncClient, up: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        assert up.poll() is None, "waqup up exited"
+        try:
+            if (await client.get("/healthz")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "not healthy within 60 s"
+        await asyncio.sleep(0.2)
+
+
 def test_default_worker_count_is_the_core_count() -> None:
     assert Settings(workers=0).worker_count == (os.cpu_count() or 1)
     assert Settings(workers=3).worker_count == 3
@@ -87,16 +100,7 @@ async def test_up_runs_workers_behind_envoy_and_replaces_a_dead_one(tmp_path: Pa
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}",
                                      timeout=10) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                assert up.poll() is None, "waqup up exited"
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "not healthy within 60 s"
-                await asyncio.sleep(0.2)
+            await wait_healthz(client, up)
             # Both workers answer on their own ports.
             assert await serving(grpc_port) and await serving(grpc_port + 1)
 
@@ -127,3 +131,34 @@ async def test_up_runs_workers_behind_envoy_and_replaces_a_dead_one(tmp_path: Pa
         if up.poll() is None:
             os.killpg(up.pid, signal.SIGKILL)
             up.wait()
+
+
+async def test_nothing_outlives_a_killed_up(tmp_path: Path) -> None:
+    grpc_port, http_port, admin_port = free_ports(1), free_ports(1), free_ports(1)
+    env = {**os.environ, "WAQUP_DATA_DIR": str(tmp_path), "WAQUP_DATABASE_URL": "memory://",
+           "WAQUP_GRPC_PORT": str(grpc_port), "WAQUP_HTTP_PORT": str(http_port),
+           "WAQUP_ENVOY_ADMIN_PORT": str(admin_port), "WAQUP_LOG_LEVEL": "WARNING"}
+    up = start_up(env)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}",
+                                     timeout=2) as client:
+            await wait_healthz(client, up)
+            children = workers_of(up.pid)
+            up.kill()  # SIGKILL: no chance to clean up; the kernel tells the children
+            await asyncio.to_thread(up.wait, 10)
+            deadline = time.monotonic() + 15
+            while any(alive(pid) for pid in children) or await _answers(client, admin_port):
+                assert time.monotonic() < deadline, "worker or Envoy outlived waqup up"
+                await asyncio.sleep(0.2)
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGKILL)
+            up.wait()
+
+
+async def _answers(client: httpx.AsyncClient, admin_port: int) -> bool:
+    try:
+        await client.get(f"http://127.0.0.1:{admin_port}/ready", timeout=1)
+    except httpx.TransportError:
+        return False
+    return True

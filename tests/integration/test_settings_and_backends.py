@@ -74,3 +74,16 @@ async def test_profile_cache_lives_in_redis_for_15_minutes(tmp_path: Path,
         await client.aclose()
         await server.stop(0)
         await container.close()
+
+
+def test_key_activation_must_outlast_key_propagation() -> None:
+    from pydantic import ValidationError
+
+    from services.settings import Settings
+
+    Settings(jwt_key_activation_seconds=0)  # no delay: allowed
+    Settings(jwt_key_activation_seconds=40, jwt_key_reload_seconds=10,
+             edge_jwks_cache_seconds=30, jwks_refresh_seconds=20)
+    with pytest.raises(ValidationError, match="jwt_key_activation_seconds"):
+        Settings(jwt_key_activation_seconds=30, jwt_key_reload_seconds=10,
+                 edge_jwks_cache_seconds=30)
