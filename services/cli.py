@@ -19,10 +19,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from services.bootstrap import MEMORY_URL, Container, build
 from services.logs import configure_logging
+from services.proc import PARENT_PID_ENV, die_with_parent
 from services.settings import Settings
 
 log = logging.getLogger("waqup")
@@ -239,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("name", help="calling service, e.g. content")
     args = parser.parse_args(argv)
 
+    if args.command == "serve" and os.environ.get(PARENT_PID_ENV, "").isdigit():
+        die_with_parent(int(os.environ[PARENT_PID_ENV]))  # a supervised worker
     settings = Settings()
     label = "embedded"
     if args.command == "serve" and len(args.context) == 1:

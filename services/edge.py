@@ -44,7 +44,7 @@ from pathlib import Path
 from string import Template
 from typing import IO, Any
 
-from services.proc import die_with_parent
+from services.proc import dying_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = ROOT / "envoy" / "envoy.yaml.tmpl"
@@ -716,9 +716,8 @@ class EnvoyProcess:
         if self.running:
             raise RuntimeError("envoy is already running")
         self.process = subprocess.Popen(
-            self.command(config_path, log_level, concurrency=concurrency),
+            dying_with_parent(self.command(config_path, log_level, concurrency=concurrency)),
             stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-            preexec_fn=die_with_parent,
         )
 
     def _ready_once(self) -> bool:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.proc import die_with_parent
+from services.proc import PARENT_PID_ENV
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +49,14 @@ class Worker:
                 "--host", self.host, "--port", str(self.port), "--workers", "1"]
 
     def spawn(self) -> None:
-        env = {**os.environ, **self.env}
+        env = {**os.environ, **self.env, PARENT_PID_ENV: str(os.getpid())}
         self.started_at = time.monotonic()
         # Its own session: a terminal's Ctrl-C reaches the supervisor only, which
         # then stops the workers in order (instead of restarting the ones that
         # died of the same signal). If the supervisor dies, the kernel sends
-        # SIGTERM to the workers (Linux).
+        # SIGTERM to the workers (the worker asks for it: PARENT_PID_ENV).
         self.process = subprocess.Popen(self.command(), env=env, stdin=subprocess.DEVNULL,
-                                        start_new_session=True, preexec_fn=die_with_parent)
+                                        start_new_session=True)
 
     @property
     def alive(self) -> bool:

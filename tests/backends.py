@@ -30,6 +30,13 @@ def _reachable(host: str, port: int) -> bool:
         return False
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
 def require_service(name: str, host: str, port: int) -> None:
     """Skip (fail under CI=true) when `name` is not listening on host:port."""
     if _reachable(host, port):

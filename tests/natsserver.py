@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.backends import free_port
+
 
 def find_binary() -> str | None:
     """Path of a nats-server binary, or None."""
@@ -39,12 +41,6 @@ def find_binary() -> str | None:
         if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     return None
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 class NatsServer:

@@ -14,13 +14,7 @@ import time
 
 import pytest
 
-from tests.backends import in_ci
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.backends import free_port, in_ci
 
 
 def redis_binary() -> str:

@@ -43,17 +43,21 @@ def prepare_sqlite_file(url: URL) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
 
 
-def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    # Take BEGIN away from the driver; the "begin" hook below emits it.
+def _set_up_sqlite(dbapi_connection: Any, *pragmas: str) -> None:
+    # Take BEGIN away from the driver: writers get it from the "begin" hook
+    # below; readers run in autocommit.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA synchronous = NORMAL")
+        for pragma in pragmas:
+            cursor.execute(f"PRAGMA {pragma}")
     finally:
         cursor.close()
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    _set_up_sqlite(dbapi_connection, f"busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}",
+                   "journal_mode = WAL", "foreign_keys = ON", "synchronous = NORMAL")
 
 
 def _on_sqlite_begin(conn: Connection) -> None:
@@ -132,13 +136,8 @@ READER_BUSY_TIMEOUT_SECONDS = 1
 
 
 def _on_sqlite_reader_connect(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout = {READER_BUSY_TIMEOUT_SECONDS * 1000}")
-        cursor.execute("PRAGMA query_only = ON")
-    finally:
-        cursor.close()
+    _set_up_sqlite(dbapi_connection, f"busy_timeout = {READER_BUSY_TIMEOUT_SECONDS * 1000}",
+                   "query_only = ON")
 
 
 def sqlite_readers(engine: AsyncEngine) -> SqliteReaders | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import time
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
@@ -15,13 +14,8 @@ from typing import Any
 import httpx
 
 from services.edge import EnvoyProcess, embedded_upstreams, write_envoy_config
+from tests.backends import free_port
 from tests.integration.conftest import App, start_app, stop_app
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

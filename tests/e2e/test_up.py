@@ -74,6 +74,13 @@ def alive(pid: int) -> bool:
     return bool(out) and not out.startswith("Z")
 
 
+def up_env(tmp_path: Path, database_url: str, grpc_port: int, http_port: int,
+           admin_port: int) -> dict[str, str]:
+    return {**os.environ, "WAQUP_DATA_DIR": str(tmp_path), "WAQUP_DATABASE_URL": database_url,
+            "WAQUP_GRPC_PORT": str(grpc_port), "WAQUP_HTTP_PORT": str(http_port),
+            "WAQUP_ENVOY_ADMIN_PORT": str(admin_port), "WAQUP_LOG_LEVEL": "WARNING"}
+
+
 def start_up(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "services.cli", "up", "--workers", "2"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -92,11 +99,8 @@ async def serving(port: int) -> bool:
 
 async def test_up_runs_workers_behind_envoy_and_replaces_a_dead_one(tmp_path: Path) -> None:
     grpc_port, http_port, admin_port = free_ports(2), free_ports(1), free_ports(1)
-    env = {**os.environ, "WAQUP_DATA_DIR": str(tmp_path),
-           "WAQUP_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'waqup.db'}",
-           "WAQUP_GRPC_PORT": str(grpc_port), "WAQUP_HTTP_PORT": str(http_port),
-           "WAQUP_ENVOY_ADMIN_PORT": str(admin_port), "WAQUP_LOG_LEVEL": "WARNING"}
-    up = start_up(env)
+    up = start_up(up_env(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'waqup.db'}",
+                         grpc_port, http_port, admin_port))
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}",
                                      timeout=10) as client:
@@ -135,10 +139,7 @@ async def test_up_runs_workers_behind_envoy_and_replaces_a_dead_one(tmp_path: Pa
 
 async def test_nothing_outlives_a_killed_up(tmp_path: Path) -> None:
     grpc_port, http_port, admin_port = free_ports(1), free_ports(1), free_ports(1)
-    env = {**os.environ, "WAQUP_DATA_DIR": str(tmp_path), "WAQUP_DATABASE_URL": "memory://",
-           "WAQUP_GRPC_PORT": str(grpc_port), "WAQUP_HTTP_PORT": str(http_port),
-           "WAQUP_ENVOY_ADMIN_PORT": str(admin_port), "WAQUP_LOG_LEVEL": "WARNING"}
-    up = start_up(env)
+    up = start_up(up_env(tmp_path, "memory://", grpc_port, http_port, admin_port))
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}",
                                      timeout=2) as client:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -31,19 +30,13 @@ from services.gen.waqup.credits.v1 import credits_pb2_grpc
 from services.gen.waqup.identity.v1 import identity_pb2 as id_pb
 from services.gen.waqup.identity.v1 import identity_pb2_grpc
 from services.supervisor import Worker, wait_healthy
-from tests.backends import create_pg_database, drop_pg_database
+from tests.backends import create_pg_database, drop_pg_database, free_port
 from tests.natsserver import NatsServer
 from tests.redisserver import RedisServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats, pytest.mark.envoy]
 
 PASSWORD = "correct horse"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30.0,  # noqa: ASYNC109
@@ -228,7 +221,10 @@ async def test_registration_while_nats_is_down_is_granted_once_when_it_returns(
         return all([await mesh.balance(token) == 1 for _, token in users])
 
     await eventually(all_granted, timeout=45, what="the grants after NATS came back")
-    await eventually(lambda: _async(mesh.pending_outbox() == 0), what="an empty outbox")
+    async def outbox_empty() -> bool:
+        return mesh.pending_outbox() == 0
+
+    await eventually(outbox_empty, what="an empty outbox")
     await asyncio.sleep(1.0)  # room for a duplicate delivery to show up, if any
     grants = mesh.grants()
     assert all(grants[user_id] == 1 for user_id, _ in users), grants
@@ -278,6 +274,3 @@ async def test_redis_down_reads_fall_back_to_the_database(mesh: Mesh) -> None:
     assert (after.preferences.voice, after.preferences.tone) == ("aria", id_pb.TONE_CALM)
     assert await mesh.balance(other) in (0, 1)
 
-
-async def _async(value: bool) -> bool:
-    return value
