@@ -117,4 +117,4 @@ class JwtTokenVerifier:
                 and isinstance(roles, list) and all(isinstance(r, str) for r in roles)):
             raise _invalid("access token claims are malformed")
         expires_at = float(claims["exp"]) + self._leeway
-        return Principal(subject=subject, roles=frozenset(roles), token_id=jti), expires_at
+        return Principal.parse(subject, frozenset(roles), jti), expires_at

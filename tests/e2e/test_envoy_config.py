@@ -2,7 +2,7 @@
 
 Envoy runs in front of tiny in-test gRPC servers (one per context, as in mesh
 mode) that implement grpc.health.v1 and a few RPCs with canned answers, so these
-tests depend on services/edge.py, envoy/envoy.yaml.tmpl and the descriptor set
+tests depend on services/edge/config.py, envoy/envoy.yaml.tmpl and the descriptor set
 only: not on the real servicers. The fake identity publishes the JWKS of a key
 ring made here, so that the edge can verify tokens signed with it.
 """
@@ -23,7 +23,6 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from google.protobuf import descriptor_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
@@ -31,6 +30,7 @@ from grpc_status import rpc_status
 from adapters.jwt.keys import KeyRing
 from adapters.jwt.tokens import JwtTokenIssuer
 from services import edge
+from services.edge.config import SELF_CLUSTER
 from services.gen.waqup.credits.v1 import credits_pb2
 from services.gen.waqup.identity.v1 import identity_pb2
 from tests.e2e.conftest import free_port
@@ -57,42 +57,6 @@ def test_render_rejects_unknown_contexts() -> None:
         edge.render_envoy_config(upstreams={}, descriptor_path=Path("x.pb"))
 
 
-def test_public_services_are_the_ones_with_http_annotations() -> None:
-    """CONTEXTS lists exactly the services that have google.api.http rules."""
-    from google.api import annotations_pb2
-
-    fds = descriptor_pb2.FileDescriptorSet.FromString(descriptor_path().read_bytes())
-    annotated: dict[str, bool] = {}
-    for file in fds.file:
-        if not file.package.startswith("waqup."):
-            continue
-        for service in file.service:
-            name = f"{file.package}.{service.name}"
-            annotated[name] = any(
-                method.options.HasExtension(annotations_pb2.http) for method in service.method)
-    public = {s: ctx.name for ctx in edge.CONTEXTS.values() for s in ctx.public_services}
-    assert {s for s, has_rules in annotated.items() if has_rules} == set(public)
-    assert "waqup.credits.v1.CreditLedgerService" in annotated
-    for service, context in public.items():
-        assert service.startswith(f"waqup.{context}.v1."), service
-
-
-def test_token_less_methods_match_the_services_allow_list() -> None:
-    """The edge lets through without a token exactly the routed waqup methods the
-    services themselves treat as public (services/interceptors.py)."""
-    from services.interceptors import PUBLIC_METHODS
-
-    routed = tuple(f"/{s}/" for ctx in edge.CONTEXTS.values() for s in ctx.public_services)
-    service_public = {m for m in PUBLIC_METHODS if m.startswith(routed)}
-    edge_public = {m for ctx in edge.CONTEXTS.values() for m in ctx.unauthenticated_methods}
-    assert edge_public == service_public
-    assert edge.HEALTH_CHECK_METHOD in PUBLIC_METHODS
-    for ctx in edge.CONTEXTS.values():
-        assert set(ctx.credential_methods) <= set(ctx.unauthenticated_methods)
-        for method in ctx.unauthenticated_methods:
-            assert method.startswith(tuple(f"/{s}/" for s in ctx.public_services)), method
-
-
 def test_upstreams_take_one_endpoint_or_several() -> None:
     assert edge.embedded_upstreams("10.0.0.1", 7000) == {
         "identity": [("10.0.0.1", 7000)], "credits": [("10.0.0.1", 7000)]}
@@ -115,7 +79,7 @@ def test_upstreams_take_one_endpoint_or_several() -> None:
     assert several["identity"]["type"] == "STRICT_DNS"
     assert several["identity"]["lb_policy"] == "ROUND_ROBIN"
     assert several["identity"]["circuit_breakers"]["thresholds"][0]["max_requests"] > 1024
-    assert set(several) == {"identity", edge.SELF_CLUSTER}
+    assert set(several) == {"identity", SELF_CLUSTER}
     with pytest.raises(ValueError):
         clusters({"identity": []})
 

@@ -17,8 +17,8 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.settings import Settings
-from services.supervisor import wait_healthy
+from services.runtime.settings import Settings
+from services.runtime.supervisor import wait_healthy
 
 pytestmark = pytest.mark.envoy
 
@@ -65,7 +65,7 @@ def workers_of(pid: int) -> list[int]:
     """The `waqup serve` children of process `pid`."""
     out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True,
                          text=True).stdout
-    return [int(line.split()[0]) for line in out.splitlines() if "services.cli" in line]
+    return [int(line.split()[0]) for line in out.splitlines() if "services.runtime.cli" in line]
 
 
 def alive(pid: int) -> bool:
@@ -82,7 +82,7 @@ def up_env(tmp_path: Path, database_url: str, grpc_port: int, http_port: int,
 
 
 def start_up(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "services.cli", "up", "--workers", "2"],
+    return subprocess.Popen([sys.executable, "-m", "services.runtime.cli", "up", "--workers", "2"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
 

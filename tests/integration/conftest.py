@@ -12,12 +12,12 @@ import pytest
 
 from adapters.jwt.keys import KeyRing
 from adapters.jwt.tokens import JwtTokenIssuer
-from services.bootstrap import Container, build
+from services.api.server import RunningServer, start_server
 from services.gen.waqup.credits.v1 import credits_pb2_grpc
 from services.gen.waqup.identity.v1 import identity_pb2 as id_pb
 from services.gen.waqup.identity.v1 import identity_pb2_grpc
-from services.server import RunningServer, start_server
-from services.settings import Settings
+from services.runtime.bootstrap import Container, build
+from services.runtime.settings import Settings
 
 
 @dataclass

@@ -226,7 +226,7 @@ async def test_fifty_clients_reserve_against_ten_credits(db_app: App) -> None:
         pb.GetCreditAccountRequest(name="users/me/creditAccount"),
         metadata=bearer(user.access_token))
     assert (account.balance, account.held, account.available) == (10, 10, 0)
-    async with app.container.credits_uow() as uow:
+    async with app.container.uow("credits")() as uow:
         assert await uow.holds.sum_active(uuid.UUID(uid)) == 10
         entries = await uow.ledger.list(uuid.UUID(uid), before=None, limit=100)
     assert sum(e.amount for e in entries) == account.balance

@@ -217,7 +217,7 @@ async def test_audit_log_records_security_events_without_secrets(app: App) -> No
     await app.auth.Logout(pb.LogoutRequest(refresh_token=user.refresh_token))
 
     user_id = uuid.UUID(user.user.name.removeprefix("users/"))
-    async with app.container.identity_uow() as uow:
+    async with app.container.uow("identity")() as uow:
         entries = await uow.audit.list_for_user(user_id)
     actions = [entry.action for entry in entries]
     for action in AuditAction:
@@ -231,9 +231,14 @@ async def test_audit_log_records_security_events_without_secrets(app: App) -> No
 
 async def test_health_and_reflection(app: App) -> None:
     health = health_pb2_grpc.HealthStub(app.channel)
-    for service in ("", "waqup.identity.v1.AuthService", "waqup.credits.v1.CreditLedgerService"):
+    for service in ("", "waqup.identity.v1.AuthService", "waqup.credits.v1.CreditAccountService"):
         response = await health.Check(health_pb2.HealthCheckRequest(service=service))
         assert response.status == health_pb2.HealthCheckResponse.SERVING
+    # Internal services are not for outsiders to discover: no health status.
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await health.Check(health_pb2.HealthCheckRequest(
+            service="waqup.credits.v1.CreditLedgerService"))
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
 
     from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -254,7 +259,7 @@ async def test_request_id_reaches_the_logs(app: App, caplog: pytest.LogCaptureFi
     await app.auth.GetJwks(pb.GetJwksRequest(), metadata=(("x-request-id", "req-abc-123"),))
     lines = [r for r in caplog.records if r.name == "waqup.access"]
     assert any(getattr(r, "method", "").endswith("/GetJwks") for r in lines)
-    from services.logs import JsonFormatter
+    from services.runtime.logs import JsonFormatter
 
     formatted = [JsonFormatter("identity").format(r) for r in lines]
     assert any('"request_id":"req-abc-123"' in line for line in formatted)

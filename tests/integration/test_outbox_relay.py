@@ -13,8 +13,8 @@ import pytest
 from adapters.jwt.keys import KeyRing
 from adapters.memory.event_bus import InProcessEventBus
 from ports.common import OutboxMessage
-from services.bootstrap import build
-from services.settings import Settings
+from services.runtime.bootstrap import build
+from services.runtime.settings import Settings
 from tests.unit.fakes import FakeClock, PlainHasher
 
 
@@ -50,14 +50,14 @@ def app(url: str, tmp_path: Path, **overrides):
 
 
 async def grants(container, user_id: uuid.UUID) -> list[int]:
-    async with container.credits_uow() as uow:
+    async with container.uow("credits")() as uow:
         entries = await uow.ledger.list(user_id, before=None, limit=10)
     return [e.amount for e in entries]
 
 
 async def balance_soon(container, user_id: uuid.UUID, expected: int) -> int:
     for _ in range(100):
-        balance = (await container.credits.get_account(user_id)).balance
+        balance = (await container.service("credits").get_account(user_id)).balance
         if balance == expected:
             break
         await asyncio.sleep(0.05)
@@ -67,13 +67,13 @@ async def balance_soon(container, user_id: uuid.UUID, expected: int) -> int:
 async def test_event_waits_in_the_outbox_across_a_restart(database_url: str,
                                                           tmp_path: Path) -> None:
     first = app(database_url, tmp_path)  # its relay never runs: the process "dies"
-    user = (await first.identity.register(f"{uuid.uuid4().hex}@example.com", "password1",
+    user = (await first.service("identity").register(f"{uuid.uuid4().hex}@example.com", "password1",
                                           "")).user
     await first.close()
 
     second = app(database_url, tmp_path)
     try:
-        assert (await second.credits.get_account(user.id)).balance == 0
+        assert (await second.service("credits").get_account(user.id)).balance == 0
         await second.start()  # the relay finds the event left behind
         assert await balance_soon(second, user.id, 1) == 1
         assert await grants(second, user.id) == [1]
@@ -85,14 +85,14 @@ async def test_redelivery_after_a_crash_grants_once(database_url: str, tmp_path:
     clock = FakeClock()
     container = app(database_url, tmp_path, bus=CrashAfterDelivery(), clock=clock)
     try:
-        user = (await container.identity.register(f"{uuid.uuid4().hex}@example.com",
+        user = (await container.service("identity").register(f"{uuid.uuid4().hex}@example.com",
                                                   "password1", "")).user
         assert await container.relay.drain() == 0  # delivered, then "crashed"
-        assert (await container.credits.get_account(user.id)).balance == 1
+        assert (await container.service("credits").get_account(user.id)).balance == 1
         assert await container.relay.drain() == 0  # held back until its retry is due
         clock.advance(timedelta(minutes=10))
         assert await container.relay.drain() == 1  # delivered again...
-        assert (await container.credits.get_account(user.id)).balance == 1  # ...absorbed
+        assert (await container.service("credits").get_account(user.id)).balance == 1  # ...absorbed
         assert await grants(container, user.id) == [1]
         assert await container.relay.drain() == 0
     finally:

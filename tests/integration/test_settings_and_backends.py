@@ -11,11 +11,11 @@ import redis.asyncio as redis
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from adapters.jwt.keys import KeyRing
-from services.bootstrap import build
+from services.api.server import start_server
 from services.gen.waqup.identity.v1 import identity_pb2 as pb
 from services.gen.waqup.identity.v1 import identity_pb2_grpc
-from services.server import start_server
-from services.settings import Settings
+from services.runtime.bootstrap import build
+from services.runtime.settings import Settings
 from tests.integration.conftest import bearer
 
 
@@ -79,7 +79,7 @@ async def test_profile_cache_lives_in_redis_for_15_minutes(tmp_path: Path,
 def test_key_activation_must_outlast_key_propagation() -> None:
     from pydantic import ValidationError
 
-    from services.settings import Settings
+    from services.runtime.settings import Settings
 
     Settings(jwt_key_activation_seconds=0)  # no delay: allowed
     Settings(jwt_key_activation_seconds=40, jwt_key_reload_seconds=10,

@@ -29,7 +29,7 @@ from services.gen.waqup.credits.v1 import credits_pb2 as cr_pb
 from services.gen.waqup.credits.v1 import credits_pb2_grpc
 from services.gen.waqup.identity.v1 import identity_pb2 as id_pb
 from services.gen.waqup.identity.v1 import identity_pb2_grpc
-from services.supervisor import Worker, wait_healthy
+from services.runtime.supervisor import Worker, wait_healthy
 from tests.backends import create_pg_database, drop_pg_database, free_port
 from tests.natsserver import NatsServer
 from tests.redisserver import RedisServer

@@ -10,8 +10,8 @@ from core.credits.model import CreditAccount, Hold, HoldState, LedgerEntry, Tran
 from core.credits.service import CreditsService
 from core.shared.auth import resolve_user
 from core.shared.errors import InvalidArgument
-from services.context import current_principal
-from services.convert import timestamp, user_segment
+from services.api.context import current_principal
+from services.api.convert import timestamp, user_segment
 from services.gen.waqup.credits.v1 import credits_pb2 as pb
 from services.gen.waqup.credits.v1 import credits_pb2_grpc as rpc
 

@@ -22,10 +22,11 @@ import logging
 import os
 import sys
 
-from services.bootstrap import MEMORY_URL, Container, build
-from services.logs import configure_logging
-from services.proc import PARENT_PID_ENV, die_with_parent
-from services.settings import Settings
+from services.contexts import NAMES as CONTEXTS
+from services.runtime.bootstrap import MEMORY_URL, Container, build
+from services.runtime.logs import configure_logging
+from services.runtime.proc import PARENT_PID_ENV, die_with_parent
+from services.runtime.settings import Settings
 
 log = logging.getLogger("waqup")
 
@@ -40,8 +41,6 @@ def migrate(settings: Settings) -> None:
 
 
 def _contexts(value: str) -> tuple[str, ...]:
-    from services.bootstrap import CONTEXTS
-
     if value == "all":
         return CONTEXTS
     names = tuple(name.strip() for name in value.split(",") if name.strip())
@@ -56,7 +55,7 @@ def _contexts(value: str) -> tuple[str, ...]:
 async def _serve_here(settings: Settings, contexts: tuple[str, ...], host: str,
                       port: int) -> None:
     """One worker: this process serves `contexts` until SIGINT/SIGTERM."""
-    from services.server import start_server, wait_for_signal
+    from services.api.server import start_server, wait_for_signal
 
     container: Container = build(settings, contexts)
     await container.start()
@@ -74,7 +73,7 @@ async def _serve_here(settings: Settings, contexts: tuple[str, ...], host: str,
 def _workers(groups: list[tuple[str, tuple[str, ...]]], host: str, base_port: int,
              count: int, extra_env: dict[str, dict[str, str]] | None = None):
     """Worker specs: `count` processes per group, consecutive ports from base_port."""
-    from services.supervisor import Worker
+    from services.runtime.supervisor import Worker
 
     workers, port = [], base_port
     for label, contexts in groups:
@@ -86,8 +85,8 @@ def _workers(groups: list[tuple[str, tuple[str, ...]]], host: str, base_port: in
 
 
 async def _supervise(settings: Settings, workers, *, with_envoy: bool) -> None:
-    from services.server import wait_for_signal
-    from services.supervisor import Supervisor
+    from services.api.server import wait_for_signal
+    from services.runtime.supervisor import Supervisor
 
     supervisor = Supervisor(workers)
     await supervisor.start()
@@ -145,7 +144,6 @@ async def _start_envoy(settings: Settings, upstreams):
 
 def up(settings: Settings, *, mesh: bool, workers: int | None) -> None:
     from adapters.jwt.keys import KeyRing
-    from services.bootstrap import CONTEXTS
 
     migrate(settings)
     # Create the signing key once, before several processes race to do it.
@@ -173,8 +171,7 @@ def up(settings: Settings, *, mesh: bool, workers: int | None) -> None:
 
 def edge(settings: Settings, upstream_args: list[str]) -> None:
     """Envoy alone, in front of workers started elsewhere."""
-    from services.bootstrap import CONTEXTS
-    from services.server import wait_for_signal
+    from services.api.server import wait_for_signal
 
     upstreams: dict[str, list[tuple[str, int]]] = {}
     for arg in upstream_args:

@@ -7,7 +7,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from services.context import principal_var, request_id_var
+from services.api.context import request_var
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -18,13 +18,15 @@ class JsonFormatter(logging.Formatter):
         self._context = context
 
     def format(self, record: logging.LogRecord) -> str:
-        principal = principal_var.get()
+        info = request_var.get()
+        principal = info.principal if info is not None else None
         line: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
-            "request_id": getattr(record, "request_id", None) or request_id_var.get(),
+            "request_id": getattr(record, "request_id", None) or (info.request_id if info
+                                                                 else ""),
             "user_id": getattr(record, "user_id", None) or (principal.subject if principal
                                                              else ""),
             "context": getattr(record, "context", self._context),

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.proc import PARENT_PID_ENV
+from services.runtime.proc import PARENT_PID_ENV
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Worker:
     started_at: float = 0.0
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "services.cli", "serve", "--context", self.context,
+        return [sys.executable, "-m", "services.runtime.cli", "serve", "--context", self.context,
                 "--host", self.host, "--port", str(self.port), "--workers", "1"]
 
     def spawn(self) -> None:

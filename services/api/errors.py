@@ -9,6 +9,7 @@ unexpected is logged with its stack and answered INTERNAL without details.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
@@ -33,13 +34,14 @@ _CODES: tuple[tuple[type[e.DomainError], grpc.StatusCode], ...] = (
 
 
 class RequestInvalid(e.InvalidArgument):
-    """A request broke its protovalidate rules."""
+    """A request broke its rules (protovalidate, the text rule): one
+    (field path, description) per offending field."""
 
     reason = "INVALID_REQUEST"
 
-    def __init__(self, violations: list[tuple[str, str]]) -> None:
+    def __init__(self, violations: list[tuple[str, str]], *, reason: str | None = None) -> None:
         summary = "; ".join(f"{field}: {desc}" for field, desc in violations)
-        super().__init__(f"invalid request: {summary}")
+        super().__init__(f"invalid request: {summary}", reason=reason)
         self.violations = violations
 
 
@@ -54,17 +56,28 @@ def status_for(error: e.DomainError) -> tuple[grpc.StatusCode, status_pb2.Status
     code = code_for(error)
     info = error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN,
                                        metadata=error.metadata)
-    details = [info]
-    if isinstance(error, RequestInvalid):
+    details: list[Any] = [info]
+    violations = _violations(error)
+    if violations:
         details.append(error_details_pb2.BadRequest(field_violations=[
             error_details_pb2.BadRequest.FieldViolation(field=field, description=desc)
-            for field, desc in error.violations]))
+            for field, desc in violations]))
     packed = []
     for detail in details:
         holder = any_pb2.Any()
         holder.Pack(detail)
         packed.append(holder)
     return code, status_pb2.Status(code=code.value[0], message=error.message, details=packed)
+
+
+def _violations(error: e.DomainError) -> list[tuple[str, str]]:
+    """The field violations of an invalid argument: those of a RequestInvalid, or
+    the one field a domain error names in its metadata."""
+    if isinstance(error, RequestInvalid):
+        return error.violations
+    if isinstance(error, e.InvalidArgument) and "field" in error.metadata:
+        return [(error.metadata["field"], error.message)]
+    return []
 
 
 def internal_status() -> tuple[grpc.StatusCode, status_pb2.Status]:

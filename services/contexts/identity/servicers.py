@@ -9,8 +9,8 @@ import grpc
 from core.identity.model import Pace, Preferences, Tone, UserProfile
 from core.identity.service import AuthResult, IdentityService
 from core.shared.auth import resolve_user
-from services.context import current_principal, request_id_var
-from services.convert import timestamp, user_segment
+from services.api.context import current_principal, current_request_id
+from services.api.convert import timestamp, user_segment
 from services.gen.waqup.identity.v1 import identity_pb2 as pb
 from services.gen.waqup.identity.v1 import identity_pb2_grpc as rpc
 
@@ -49,23 +49,23 @@ class AuthServicer(rpc.AuthServiceServicer):
     async def Register(self, request: pb.RegisterRequest,
                        context: grpc.aio.ServicerContext) -> pb.RegisterResponse:
         result = await self._identity.register(request.email, request.password,
-                                               request.display_name, request_id_var.get())
+                                               request.display_name, current_request_id())
         return pb.RegisterResponse(**_session(result))
 
     async def Login(self, request: pb.LoginRequest,
                     context: grpc.aio.ServicerContext) -> pb.LoginResponse:
         result = await self._identity.login(request.email, request.password,
-                                            request_id_var.get())
+                                            current_request_id())
         return pb.LoginResponse(**_session(result))
 
     async def Refresh(self, request: pb.RefreshRequest,
                       context: grpc.aio.ServicerContext) -> pb.RefreshResponse:
-        result = await self._identity.refresh(request.refresh_token, request_id_var.get())
+        result = await self._identity.refresh(request.refresh_token, current_request_id())
         return pb.RefreshResponse(**_session(result))
 
     async def Logout(self, request: pb.LogoutRequest,
                      context: grpc.aio.ServicerContext) -> pb.LogoutResponse:
-        await self._identity.logout(request.refresh_token, request_id_var.get())
+        await self._identity.logout(request.refresh_token, current_request_id())
         return pb.LogoutResponse()
 
     async def GetJwks(self, request: pb.GetJwksRequest,

@@ -12,9 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WAQUP_", extra="ignore")
 
-    #: SQLAlchemy URL. SQLite file by default; `postgresql://...` selects PostgreSQL
-    #: (psycopg 3); `memory://` keeps everything in process memory (tests, demos).
-    database_url: str = "sqlite+aiosqlite:///var/waqup.db"
+    #: SQLAlchemy URL. Unset: the SQLite file `<data_dir>/waqup.db`;
+    #: `postgresql://...` selects PostgreSQL (psycopg 3); `memory://` keeps
+    #: everything in process memory (tests, demos).
+    database_url: str = ""
     #: Redis URL for the cache; unset keeps an in-process cache.
     redis_url: str | None = None
     #: NATS URL (JetStream) for events; unset relays the outbox in-process.
@@ -55,6 +56,10 @@ class Settings(BaseSettings):
     #: How often the outbox relay polls when nothing woke it.
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     log_level: str = "INFO"
+    #: Password hashes computed at once per process (each holds ~19 MiB); 0 means
+    #: one per CPU core. Up to 64 more wait; a burst beyond that is refused
+    #: (UNAVAILABLE, PASSWORD_HASHING_BUSY).
+    password_hash_concurrency: int = Field(default=0, ge=0)
 
     # --- the edge (Envoy) ---
     #: Origins allowed to call the API from a browser, comma-separated exact
@@ -69,6 +74,12 @@ class Settings(BaseSettings):
     #: Proxies in front of Envoy whose X-Forwarded-For entries are trusted for
     #: the client address (0: the connection's peer is the client).
     edge_xff_trusted_hops: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _database_in_data_dir(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'waqup.db'}"
+        return self
 
     @field_validator("redis_url", "nats_url", "identity_target", mode="before")
     @classmethod

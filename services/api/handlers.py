@@ -1,0 +1,283 @@
+"""The shared request path: one handler per RPC, built once at start-up.
+
+For every method of every declared service, `RequestPath.unary()` wraps the
+servicer's method in a single coroutine that, per call:
+
+1. reads the request headers once (`x-request-id`, `authorization`,
+   `traceparent`) and sets the request id (the client's, else a new one);
+2. checks access: token-less methods pass; every other method needs a valid
+   bearer token, and methods of internal services also need the `service` role;
+3. parses the request bytes itself (the server hands over raw bytes), so that
+   garbage protobuf or invalid UTF-8 is INVALID_ARGUMENT (MALFORMED_REQUEST),
+   never an UNKNOWN that names a Python class;
+4. applies the text rule (core.shared.text) to every string of the request and
+   the protovalidate rules of the request message (skipped for messages that
+   have none);
+5. calls the servicer, maps domain errors to a status with ErrorInfo (AIP-193)
+   and anything unexpected to INTERNAL without details;
+6. records the call: one access log line (when INFO is on) and the request
+   metrics (services.runtime.metrics).
+
+No grpc.aio ServerInterceptor is involved: interceptors run their chain on
+every call (an `intercept_service` coroutine each, before the handler is even
+known), which cost more than everything else the path does.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from enum import Enum
+from typing import Any
+
+import grpc
+import protovalidate
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import DecodeError, Message
+
+from core.shared.auth import ROLE_SERVICE
+from core.shared.errors import DomainError, InvalidArgument, PermissionDenied, Unauthenticated
+from core.shared.text import first_forbidden
+from ports.identity import TokenVerifier
+from services.api.context import RequestInfo, request_var
+from services.api.errors import RequestInvalid, abort, internal_status, status_for
+
+log = logging.getLogger("waqup.access")
+
+Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+#: Longest client-sent request id kept; longer ones are cut.
+MAX_REQUEST_ID = 128
+
+
+class Access(Enum):
+    TOKEN_LESS = "token-less"
+    USER = "token"
+    INTERNAL = "service token"
+
+
+class MalformedRequest(InvalidArgument):
+    reason = "MALFORMED_REQUEST"
+
+
+class Observer:
+    """What the request path reports each call to (metrics); the default does nothing."""
+
+    def observe(self, method: str, code: grpc.StatusCode, reason: str,
+                seconds: float) -> None:
+        pass
+
+    def in_flight(self, method: str, delta: int) -> None:
+        pass
+
+
+def _read_headers(context: grpc.aio.ServicerContext) -> tuple[str, str, str]:
+    request_id = authorization = traceparent = ""
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id" and not request_id:
+            request_id = value
+        elif key == "authorization" and not authorization:
+            authorization = value
+        elif key == "traceparent" and not traceparent:
+            traceparent = value
+    return request_id, authorization, traceparent
+
+
+def _clean_request_id(raw: str) -> str:
+    """The client's request id if it is printable ASCII (cut to MAX_REQUEST_ID),
+    else a new one: ids reach logs and other services verbatim."""
+    if raw and raw.isascii() and raw.isprintable():
+        return raw[:MAX_REQUEST_ID]
+    return uuid.uuid4().hex
+
+
+_Chain = tuple[FieldDescriptor, ...]
+
+
+def _string_paths(descriptor: Descriptor, prefix: str = "",
+                  seen: frozenset[str] = frozenset()) -> list[tuple[str, _Chain]]:
+    """Every string field reachable from `descriptor`, as (dotted path, field chain)."""
+    found: list[tuple[str, _Chain]] = []
+    if descriptor.full_name in seen:
+        return found
+    seen = seen | {descriptor.full_name}
+    for field in descriptor.fields:
+        path = f"{prefix}{field.name}"
+        if field.type == FieldDescriptor.TYPE_STRING:
+            found.append((path, (field,)))
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            for sub_path, chain in _string_paths(field.message_type, path + ".", seen):
+                found.append((sub_path, (field, *chain)))
+    return found
+
+
+def _strings(message: Message, chain: tuple[FieldDescriptor, ...]) -> Iterator[str]:
+    field, rest = chain[0], chain[1:]
+    if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        values = getattr(message, field.name)
+        if not rest:
+            return
+        for key, value in values.items():  # map<string, X>: keys and values
+            if isinstance(key, str):
+                yield key
+            if isinstance(value, str):
+                yield value
+            elif len(rest) > 1:
+                yield from _strings(value, rest[1:])
+        return
+    if _repeated(field):
+        items = getattr(message, field.name)
+        if not rest:
+            yield from items
+        else:
+            for item in items:
+                yield from _strings(item, rest)
+        return
+    if not rest:
+        yield getattr(message, field.name)
+    elif message.HasField(field.name):
+        yield from _strings(getattr(message, field.name), rest)
+
+
+class _TextRule:
+    """The text rule over every string field of one request type."""
+
+    def __init__(self, descriptor: Descriptor) -> None:
+        self._fields = _string_paths(descriptor)
+        # Flat singular strings, the common case, read without the generic walk.
+        self._flat = [(path, chain[0].name) for path, chain in self._fields
+                      if len(chain) == 1 and not _repeated(chain[0])]
+        self._nested = [(path, chain) for path, chain in self._fields
+                        if len(chain) > 1 or _repeated(chain[0])]
+
+    def __bool__(self) -> bool:
+        return bool(self._fields)
+
+    def violations(self, message: Message) -> list[tuple[str, str]]:
+        found = []
+        for path, name in self._flat:
+            value = getattr(message, name)
+            if value and first_forbidden(value) >= 0:
+                found.append((path, "must not contain control or invisible characters"))
+        for path, chain in self._nested:
+            if any(first_forbidden(value) >= 0 for value in _strings(message, chain)):
+                found.append((path, "must not contain control or invisible characters"))
+        return found
+
+
+def _repeated(field: FieldDescriptor) -> bool:
+    return field.is_repeated
+
+
+_VALIDATE_EXTENSIONS = ("buf.validate.field", "buf.validate.message", "buf.validate.oneof")
+
+
+def _has_rules(descriptor: Descriptor, seen: frozenset[str] = frozenset()) -> bool:
+    """Whether protovalidate has anything to check on `descriptor` (or below it)."""
+    if descriptor.full_name in seen:
+        return False
+    seen = seen | {descriptor.full_name}
+
+    def has(options: Any) -> bool:
+        return any(ext.full_name in _VALIDATE_EXTENSIONS for ext, _ in options.ListFields()
+                   if ext.is_extension)
+
+    if has(descriptor.GetOptions()):
+        return True
+    if any(has(oneof.GetOptions()) for oneof in descriptor.oneofs):
+        return True
+    for field in descriptor.fields:
+        if has(field.GetOptions()):
+            return True
+        if field.message_type is not None and _has_rules(field.message_type, seen):
+            return True
+    return False
+
+
+def _field_path(violation: Any) -> str:
+    elements = violation.proto.field.elements if violation.proto.field else []
+    return ".".join(element.field_name for element in elements) or "request"
+
+
+class RequestPath:
+    """Builds the handlers of one server. `verifier` checks bearer tokens."""
+
+    def __init__(self, verifier: TokenVerifier, observer: Observer | None = None) -> None:
+        self._verifier = verifier
+        self._validator = protovalidate.Validator()
+        self._observer = observer or Observer()
+
+    def unary(self, method: str, behavior: Behavior, request_type: type[Message],
+              response_type: type[Message], access: Access, *,
+              logged: bool = True) -> grpc.RpcMethodHandler:
+        """The handler of the unary method `method` (`/pkg.Service/Method`)."""
+        parse = request_type.FromString
+        verify = self._verifier.verify
+        text = _TextRule(request_type.DESCRIPTOR)
+        collect = (self._validator.collect_violations
+                   if _has_rules(request_type.DESCRIPTOR) else None)
+        observer = self._observer
+        access_log = log if logged else None
+        needs_token = access is not Access.TOKEN_LESS
+        internal = access is Access.INTERNAL
+
+        async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            request_id, authorization, traceparent = _read_headers(context)
+            info = RequestInfo(_clean_request_id(request_id), traceparent=traceparent)
+            request_var.set(info)
+            code, reason = grpc.StatusCode.OK, ""
+            try:
+                if needs_token:
+                    scheme, _, token = authorization.partition(" ")
+                    if not token or scheme.lower() != "bearer":
+                        raise Unauthenticated("an access token is required "
+                                              "(Authorization: Bearer <token>)",
+                                              reason="TOKEN_MISSING")
+                    info.principal = principal = verify(token.strip())
+                    if internal and not principal.has_role(ROLE_SERVICE):
+                        raise PermissionDenied("this method is internal to waQup services",
+                                               reason="INTERNAL_METHOD")
+                try:
+                    request = parse(raw)
+                except (DecodeError, ValueError, RuntimeError):
+                    raise MalformedRequest("the request is not a valid protobuf message "
+                                           "of this method's request type") from None
+                if text:
+                    found = text.violations(request)
+                    if found:
+                        raise RequestInvalid(found, reason="INVALID_CHARACTERS")
+                if collect is not None:
+                    violations = collect(request)
+                    if violations:
+                        raise RequestInvalid([(_field_path(v), v.proto.message)
+                                              for v in violations])
+                return await behavior(request, context)
+            except DomainError as error:
+                code, status = status_for(error)
+                reason = error.reason
+                await abort(context, code, status)
+            except grpc.aio.AbortError:  # raised by context.abort: already a status
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                reason = "ABORTED"
+                raise
+            except Exception:
+                code, status = internal_status()
+                reason = "INTERNAL"
+                log.exception("unhandled error in %s", method)
+                await abort(context, code, status)
+            finally:
+                elapsed = time.perf_counter() - started
+                observer.observe(method, code, reason, elapsed)
+                if access_log is not None and access_log.isEnabledFor(logging.INFO):
+                    principal = info.principal
+                    access_log.info("rpc", extra={
+                        "request_id": info.request_id, "method": method, "code": code.name,
+                        "user_id": principal.subject if principal else "",
+                        "duration_ms": round(elapsed * 1000, 2)})
+
+        return grpc.unary_unary_rpc_method_handler(
+            handle, request_deserializer=None,
+            response_serializer=response_type.SerializeToString)

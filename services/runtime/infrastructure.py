@@ -1,0 +1,56 @@
+"""What every context of a process shares: settings, time, the store, the
+cache, the event codec and the token keys. Built once by the composition root
+(services.runtime.bootstrap) and handed to each context's `build`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ports.common import Cache, Clock, EventCodec
+from services.runtime.settings import Settings
+
+
+@dataclass
+class Infrastructure:
+    settings: Settings
+    clock: Clock
+    cache: Cache
+    codec: EventCodec
+    #: memory:// persistence (adapters.memory.store.MemoryStore), or None.
+    store: Any = None
+    #: SQL persistence (an AsyncEngine), or None.
+    engine: Any = None
+    #: Signing keys (adapters.jwt.keys.KeyRing) in a process that issues tokens.
+    keyring: Any = None
+    #: Test doubles by name (hasher, ...), from build(**overrides).
+    overrides: dict[str, Any] = field(default_factory=dict)
+    #: Wakes the outbox relay; a no-op in a process without one.
+    notify: Callable[[], None] = lambda: None
+
+    def notifying(self, factory: Callable[..., Any]) -> Callable[..., Any]:
+        """A unit-of-work factory whose units wake the relay when they commit, so
+        that events written to the outbox leave at once, not at the next poll."""
+        notify = self.notify
+        return lambda read_only=False: _NotifyOnCommit(factory(read_only=read_only), notify)
+
+
+class _NotifyOnCommit:
+    def __init__(self, inner: Any, notify: Callable[[], None]) -> None:
+        self._inner = inner
+        self._notify = notify
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def __aenter__(self) -> _NotifyOnCommit:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._inner.__aexit__(*exc)
+
+    async def commit(self) -> None:
+        await self._inner.commit()
+        self._notify()
