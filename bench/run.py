@@ -328,6 +328,7 @@ def h2load(name: str, url: str, body: bytes, headers: dict[str, str], *, duratio
     data = work / f"{name}.bin"
     data.write_bytes(body)
     log = work / f"{name}.log"
+    log.unlink(missing_ok=True)  # h2load appends; one run per file
     cmd = ["h2load", "-D", str(duration), "-c", str(connections), "-m", str(streams),
            "-t", str(threads), "-d", str(data), "--log-file", str(log)]
     for key, value in headers.items():
@@ -349,8 +350,10 @@ def h2load(name: str, url: str, body: bytes, headers: dict[str, str], *, duratio
     for line in out.splitlines():
         if line.startswith("requests:"):
             failed = int(line.split("failed")[0].split(",")[-1].strip().split()[0])
+    done = next((int(line.split()[1]) for line in out.splitlines()
+                 if line.startswith("requests:")), len(latencies))
     return Result(name, rps, _pct(latencies, 50), _pct(latencies, 99),
-                  failed + statuses_bad, len(latencies))
+                  failed + statuses_bad, done)
 
 
 def _pct(sorted_values: list[float], pct: float) -> float:

@@ -17,6 +17,8 @@ class RequestInfo:
     principal: Principal | None = None
     #: The W3C `traceparent` header the call arrived with, if any.
     traceparent: str = ""
+    #: The trace this call belongs to (32 hex digits), once known.
+    trace_id: str = ""
 
 
 request_var: ContextVar[RequestInfo | None] = ContextVar("request", default=None)

@@ -63,13 +63,16 @@ class MalformedRequest(InvalidArgument):
 
 
 class Observer:
-    """What the request path reports each call to (metrics); the default does nothing."""
+    """What the request path reports each call to (metrics, traces). The default
+    does nothing. `begin` runs before anything else of a call (it may read
+    `info.traceparent` and set `info.trace_id`) and returns a token that `end`
+    gets back with the outcome; both must be cheap: they run on every call."""
 
-    def observe(self, method: str, code: grpc.StatusCode, reason: str,
-                seconds: float) -> None:
-        pass
+    def begin(self, method: str, info: RequestInfo) -> Any:
+        return None
 
-    def in_flight(self, method: str, delta: int) -> None:
+    def end(self, method: str, token: Any, code: grpc.StatusCode, reason: str,
+            seconds: float) -> None:
         pass
 
 
@@ -228,6 +231,7 @@ class RequestPath:
             request_id, authorization, traceparent = _read_headers(context)
             info = RequestInfo(_clean_request_id(request_id), traceparent=traceparent)
             request_var.set(info)
+            token = observer.begin(method, info)
             code, reason = grpc.StatusCode.OK, ""
             try:
                 if needs_token:
@@ -270,7 +274,7 @@ class RequestPath:
                 await abort(context, code, status)
             finally:
                 elapsed = time.perf_counter() - started
-                observer.observe(method, code, reason, elapsed)
+                observer.end(method, token, code, reason, elapsed)
                 if access_log is not None and access_log.isEnabledFor(logging.INFO):
                     principal = info.principal
                     access_log.info("rpc", extra={
