@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import uuid
@@ -49,16 +47,18 @@ class CreditsService:
             return await uow.accounts.get(user_id) or CreditAccount(user_id=user_id)
 
     async def list_transactions(self, user_id: uuid.UUID, page_size: int,
-                                page_token: str) -> tuple[list[LedgerEntry], str]:
+                                before: uuid.UUID | None = None,
+                                ) -> tuple[list[LedgerEntry], uuid.UUID | None]:
+        """A page of the ledger, newest first, strictly older than `before`; and
+        where the next page starts (None on the last page)."""
         if page_size < 0:
-            raise InvalidArgument("page_size must not be negative", reason="INVALID_PAGE_SIZE")
+            raise InvalidArgument("page_size must not be negative", reason="INVALID_PAGE_SIZE",
+                                  metadata={"field": "page_size"})
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        before = _decode_page_token(page_token, user_id) if page_token else None
         async with self._uow(read_only=True) as uow:
             rows = await uow.ledger.list(user_id, before=before, limit=size + 1)
         page = rows[:size]
-        token = _encode_page_token(user_id, page[-1].id) if len(rows) > size else ""
-        return page, token
+        return page, (page[-1].id if len(rows) > size else None)
 
     # --- writes (each idempotent by request_id) ---------------------------------
 
@@ -191,20 +191,3 @@ class CreditsService:
             await uow.idempotency.complete(key, result.to_record())
             await uow.commit()
             return result
-
-
-def _encode_page_token(user_id: uuid.UUID, last_id: uuid.UUID) -> str:
-    raw = json.dumps({"u": str(user_id), "b": str(last_id)}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_page_token(token: str, user_id: uuid.UUID) -> uuid.UUID:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if data["u"] != str(user_id):
-            raise ValueError("token of another listing")
-        return uuid.UUID(data["b"])
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise InvalidArgument("page_token is not valid for this listing",
-                              reason="INVALID_PAGE_TOKEN",
-                              metadata={"field": "page_token"}) from None

@@ -15,16 +15,24 @@ from core.shared.auth import ROLE_USER
 from core.shared.errors import InvalidArgument
 from core.shared.events import DomainEvent
 
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+# Printable ASCII without spaces; one @; a local part of 1-64 characters; a
+# domain of two or more dot-separated labels.
+_EMAIL = re.compile(r"[!-?A-~]{1,64}@[!-\-/-?A-~]+(\.[!-\-/-?A-~]+)+", re.ASCII)
 _VOICE = re.compile(r"^[a-z0-9_-]{0,64}$")
 PASSWORD_MIN = 8
 PASSWORD_MAX = 128
 
 
 def normalize_email(raw: str) -> str:
-    """The canonical form of an email address: trimmed and lower-cased."""
+    """The canonical form of an email address: trimmed and lower-cased.
+
+    The rule: at most 254 characters of printable ASCII without spaces (so no
+    control, invisible or look-alike characters), exactly one `@`, a local part
+    of 1 to 64 characters and a domain of at least two labels (`example.com`).
+    Internationalised addresses are not accepted yet.
+    """
     email = raw.strip().lower()
-    if len(email) > 254 or not _EMAIL.match(email):
+    if len(email) > 254 or not _EMAIL.fullmatch(email):
         raise InvalidArgument("email is not a valid address", reason="INVALID_EMAIL",
                               metadata={"field": "email"})
     return email

@@ -24,6 +24,7 @@ from core.identity.model import (
 )
 from core.shared.errors import InvalidArgument, NotFound, Unauthenticated
 from core.shared.ids import uuid7
+from core.shared.text import clean_name
 
 if TYPE_CHECKING:
     from ports.common import Cache, Clock
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PROFILE_TTL_SECONDS = 15 * 60
+DISPLAY_NAME_MAX = 100
 
 
 def profile_key(user_id: uuid.UUID) -> str:
@@ -81,10 +83,7 @@ class IdentityService:
                        request_id: str = "") -> AuthResult:
         email = normalize_email(email)
         check_password(password)
-        display_name = display_name.strip()
-        if len(display_name) > 100:
-            raise InvalidArgument("display_name is longer than 100 characters",
-                                  reason="INVALID_DISPLAY_NAME")
+        display_name = clean_name(display_name, "display_name", DISPLAY_NAME_MAX)
         password_hash = await self._hasher.hash(password)
         now = self._clock.now()
         user = User(id=uuid7(), email=email, display_name=display_name,
@@ -103,9 +102,11 @@ class IdentityService:
         try:
             email = normalize_email(email)
         except InvalidArgument:
-            email = email.strip().lower()  # same answer as an unknown account
-        async with self._uow() as uow:
-            user = await uow.users.get_by_email(email)
+            email = ""  # no such account can exist: same answer as an unknown one
+        user = None
+        if email:
+            async with self._uow() as uow:
+                user = await uow.users.get_by_email(email)
         if user is None:
             await self._hasher.verify(await self._dummy(), password)  # same cost either way
             ok = False
@@ -117,7 +118,7 @@ class IdentityService:
                 await uow.audit.record(AuditEntry(
                     id=uuid7(), action=AuditAction.LOGIN_FAILED, created_at=now,
                     user_id=user.id if user else None, request_id=request_id,
-                    details={"email": email}))
+                    details={"email": email} if email else {}))
                 await uow.commit()
                 raise InvalidCredentials("email or password is wrong")
             assert user is not None

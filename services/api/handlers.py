@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from enum import Enum
 from typing import Any
@@ -86,6 +87,46 @@ def _read_headers(context: grpc.aio.ServicerContext) -> tuple[str, str, str]:
         elif key == "traceparent" and not traceparent:
             traceparent = value
     return request_id, authorization, traceparent
+
+
+#: Largest request message accepted once decompressed (grpc's default limit).
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _decompressed(raw: bytes) -> bytes:
+    """The message itself, when the client compressed it.
+
+    The server leaves per-message decompression to the request path
+    (`grpc.per_message_decompression` off), so that a corrupt compressed
+    frame is INVALID_ARGUMENT like any other malformed request, and a
+    decompression bomb stops at MAX_MESSAGE_BYTES. A protobuf message never
+    starts with the gzip magic (0x1f is field 3 with the invalid wire type 7);
+    a zlib header (deflate) is tried and the bytes parsed as they are if it is
+    not one.
+    """
+    if raw[:2] == _GZIP_MAGIC:
+        return _inflate(raw, 31)
+    if raw[:1] == b"\x78" and len(raw) > 2 and int.from_bytes(raw[:2], "big") % 31 == 0:
+        try:
+            return _inflate(raw, 15)
+        except MalformedRequest:
+            return raw
+    return raw
+
+
+def _inflate(raw: bytes, wbits: int) -> bytes:
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(raw, MAX_MESSAGE_BYTES + 1)
+    except zlib.error:
+        raise MalformedRequest("the compressed request message is corrupt") from None
+    if len(out) > MAX_MESSAGE_BYTES:
+        raise MalformedRequest("the request message is larger than 4 MiB once decompressed",
+                               reason="REQUEST_TOO_LARGE")
+    if not inflater.eof:
+        raise MalformedRequest("the compressed request message is truncated")
+    return out
 
 
 def _clean_request_id(raw: str) -> str:
@@ -245,7 +286,7 @@ class RequestPath:
                         raise PermissionDenied("this method is internal to waQup services",
                                                reason="INTERNAL_METHOD")
                 try:
-                    request = parse(raw)
+                    request = parse(_decompressed(raw))
                 except (DecodeError, ValueError, RuntimeError):
                     raise MalformedRequest("the request is not a valid protobuf message "
                                            "of this method's request type") from None

@@ -21,6 +21,7 @@ from typing import Any
 
 from ports.common import Cache, Clock, EventBus, OutboxMessage
 from ports.identity import TokenVerifier
+from services.api.pagination import PageTokens, decode_key, load_or_create_key
 from services.contexts import declared
 from services.contexts.declaration import BuiltContext, Consumes, ContextDeclaration
 from services.runtime.events import ProtobufEventCodec
@@ -31,6 +32,7 @@ from services.runtime.settings import Settings
 log = logging.getLogger(__name__)
 
 MEMORY_URL = "memory://"
+PAGE_TOKEN_KEY_FILE = "page-token.key"
 
 
 @dataclass
@@ -113,7 +115,8 @@ def build(settings: Settings | None = None, contexts: Collection[str] | None = N
     closers: list[Callable[[], Awaitable[None]]] = []
     loops: list[Callable[[], Awaitable[None]]] = []
     infra = Infrastructure(settings=settings, clock=clock, cache=None,  # type: ignore[arg-type]
-                           codec=codec, overrides=overrides)
+                           codec=codec, overrides=overrides,
+                           page_tokens=PageTokens(page_token_key(settings)))
 
     # Persistence: memory, SQLite or PostgreSQL.
     store = overrides.get("store")
@@ -210,6 +213,13 @@ def build(settings: Settings | None = None, contexts: Collection[str] | None = N
     return Container(settings=settings, declarations=served, clock=clock, cache=cache,
                      verifier=verifier, bus=bus, relay=relay, built=built, checks=checks,
                      closers=closers, loops=loops)
+
+
+def page_token_key(settings: Settings) -> bytes:
+    """WAQUP_PAGE_TOKEN_KEY, else the key file in the data directory (created once)."""
+    if settings.page_token_key:
+        return decode_key(settings.page_token_key)
+    return load_or_create_key(settings.data_dir / PAGE_TOKEN_KEY_FILE)
 
 
 def _handler(consumed: Consumes,

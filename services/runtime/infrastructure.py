@@ -24,6 +24,8 @@ class Infrastructure:
     engine: Any = None
     #: Signing keys (adapters.jwt.keys.KeyRing) in a process that issues tokens.
     keyring: Any = None
+    #: Seals and opens the page tokens of every list method.
+    page_tokens: Any = None
     #: Test doubles by name (hasher, ...), from build(**overrides).
     overrides: dict[str, Any] = field(default_factory=dict)
     #: Wakes the outbox relay; a no-op in a process without one.

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     jwt_key_activation_seconds: float = Field(default=60.0, ge=0)
     #: How often identity's workers look for added or removed keys.
     jwt_key_reload_seconds: float = Field(default=10.0, gt=0)
+    #: Key of the page tokens (32 bytes, base64url): every process serving a
+    #: context must share it. Unset: `<data_dir>/page-token.key`, created once.
+    page_token_key: str | None = None
     jwt_issuer: str = "waqup-identity"
     jwt_audience: str = "waqup-api"
     access_token_ttl_seconds: int = Field(default=900, gt=0, le=900)
@@ -81,7 +84,7 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'waqup.db'}"
         return self
 
-    @field_validator("redis_url", "nats_url", "identity_target", mode="before")
+    @field_validator("redis_url", "nats_url", "identity_target", "page_token_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -40,7 +40,7 @@ async def test_concurrent_reservations_never_overdraw(backend: Backend) -> None:
     assert (account.balance, account.held) == (10, 10)
     async with backend.credits_uow() as uow:
         assert await uow.holds.sum_active(user) == 10
-    entries, _ = await service.list_transactions(user, 0, "")
+    entries, _ = await service.list_transactions(user, 0)
     assert entries[0].balance_after == account.balance
 
 
@@ -59,7 +59,7 @@ async def test_concurrent_retries_of_one_request_have_one_effect(backend: Backen
     assert (account.balance, account.held) == (15, 3)
     async with backend.credits_uow() as uow:
         assert await uow.holds.sum_active(user) == 3
-    entries, _ = await service.list_transactions(user, 0, "")
+    entries, _ = await service.list_transactions(user, 0)
     assert [e.amount for e in entries] == [5, 10]
     assert entries[0].balance_after == account.balance == 15
 
@@ -77,7 +77,7 @@ async def test_concurrent_settlement_of_one_hold(backend: Backend, step: str) ->
     if step == "commit":
         assert sum(not isinstance(r, BaseException) for r in results) == 1
         assert (account.balance, account.held) == (1, 0)
-        entries, _ = await service.list_transactions(user, 0, "")
+        entries, _ = await service.list_transactions(user, 0)
         assert entries[0].balance_after == 1 and entries[0].hold_id == hold.id
     else:  # releasing a released hold answers the released hold again
         assert all(not isinstance(r, BaseException) for r in results)

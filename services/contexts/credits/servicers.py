@@ -12,6 +12,7 @@ from core.shared.auth import resolve_user
 from core.shared.errors import InvalidArgument
 from services.api.context import current_principal
 from services.api.convert import timestamp, user_segment
+from services.api.pagination import PageTokens
 from services.gen.waqup.credits.v1 import credits_pb2 as pb
 from services.gen.waqup.credits.v1 import credits_pb2_grpc as rpc
 
@@ -67,8 +68,9 @@ def _reservation(name: str) -> tuple[uuid.UUID, uuid.UUID]:
 
 
 class CreditAccountServicer(rpc.CreditAccountServiceServicer):
-    def __init__(self, credits: CreditsService) -> None:
+    def __init__(self, credits: CreditsService, page_tokens: PageTokens) -> None:
         self._credits = credits
+        self._pages = page_tokens
 
     async def GetCreditAccount(self, request: pb.GetCreditAccountRequest,
                                context: grpc.aio.ServicerContext) -> pb.CreditAccount:
@@ -80,8 +82,11 @@ class CreditAccountServicer(rpc.CreditAccountServiceServicer):
             self, request: pb.ListCreditTransactionsRequest,
             context: grpc.aio.ServicerContext) -> pb.ListCreditTransactionsResponse:
         user_id = resolve_user(current_principal(), user_segment(request.parent))
-        entries, token = await self._credits.list_transactions(
-            user_id, request.page_size, request.page_token)
+        listing = f"credits.ListCreditTransactions:{user_id}"
+        before = self._pages.read_uuid(listing, request.page_token, "before")
+        entries, after = await self._credits.list_transactions(user_id, request.page_size,
+                                                               before)
+        token = self._pages.issue(listing, {"before": str(after)}) if after else ""
         return pb.ListCreditTransactionsResponse(
             credit_transactions=[transaction_pb(e) for e in entries], next_page_token=token)
 

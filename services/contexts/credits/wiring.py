@@ -20,5 +20,5 @@ def build(infra: Infrastructure) -> BuiltContext:
         uow = sql_credits_uow(infra.engine)
     service = CreditsService(uow, infra.clock)
     return BuiltContext(service=service, uow=uow, servicers={
-        "CreditAccountService": CreditAccountServicer(service),
+        "CreditAccountService": CreditAccountServicer(service, infra.page_tokens),
         "CreditLedgerService": CreditLedgerServicer(service)})
