@@ -142,18 +142,22 @@ def _on_sqlite_reader_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def sqlite_readers(engine: AsyncEngine) -> SqliteReaders | None:
     """The synchronous readers of a SQLite engine (created once, kept on the
-    engine), or None for other databases and in-memory SQLite."""
-    if engine.dialect.name != "sqlite" or sqlite_file(engine.url) is None:
-        return None
-    readers = _READERS.get(engine.sync_engine)
-    if readers is None:
-        readers = _READERS[engine.sync_engine] = SqliteReaders(engine.url)
+    engine), or None for other databases and in-memory SQLite. Called for every
+    read-only unit of work: the answer is remembered per engine."""
+    known = _READERS.get(engine.sync_engine, _UNKNOWN)
+    if known is not _UNKNOWN:
+        return known  # type: ignore[return-value]
+    readers = None
+    if engine.dialect.name == "sqlite" and sqlite_file(engine.url) is not None:
+        readers = SqliteReaders(engine.url)
         # Closed with the engine's pool.
         event.listen(engine.sync_engine, "engine_disposed", lambda _e: readers.dispose())
+    _READERS[engine.sync_engine] = readers
     return readers
 
 
-_READERS: weakref.WeakKeyDictionary[Any, SqliteReaders] = weakref.WeakKeyDictionary()
+_UNKNOWN = object()
+_READERS: weakref.WeakKeyDictionary[Any, SqliteReaders | None] = weakref.WeakKeyDictionary()
 
 
 def autocommit_engine(engine: AsyncEngine) -> AsyncEngine:

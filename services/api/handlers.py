@@ -15,8 +15,8 @@ servicer's method in a single coroutine that, per call:
    have none);
 5. calls the servicer, maps domain errors to a status with ErrorInfo (AIP-193)
    and anything unexpected to INTERNAL without details;
-6. records the call: one access log line (when INFO is on) and the request
-   metrics (services.runtime.metrics).
+6. reports the call to the Observer (metrics, traces) and writes its access
+   log line (services/api/access_log.py) when the access log is on.
 
 No grpc.aio ServerInterceptor is involved: interceptors run their chain on
 every call (an `intercept_service` coroutine each, before the handler is even
@@ -42,10 +42,11 @@ from core.shared.auth import ROLE_SERVICE
 from core.shared.errors import DomainError, InvalidArgument, PermissionDenied, Unauthenticated
 from core.shared.text import first_forbidden
 from ports.identity import TokenVerifier
+from services.api.access_log import AccessLog
 from services.api.context import RequestInfo, request_var
 from services.api.errors import RequestInvalid, abort, internal_status, status_for
 
-log = logging.getLogger("waqup.access")
+log = logging.getLogger(__name__)
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
@@ -248,10 +249,12 @@ def _field_path(violation: Any) -> str:
 class RequestPath:
     """Builds the handlers of one server. `verifier` checks bearer tokens."""
 
-    def __init__(self, verifier: TokenVerifier, observer: Observer | None = None) -> None:
+    def __init__(self, verifier: TokenVerifier, observer: Observer | None = None,
+                 access_log: AccessLog | None = None) -> None:
         self._verifier = verifier
         self._validator = protovalidate.Validator()
         self._observer = observer or Observer()
+        self._access_log = access_log
 
     def unary(self, method: str, behavior: Behavior, request_type: type[Message],
               response_type: type[Message], access: Access, *,
@@ -263,7 +266,7 @@ class RequestPath:
         collect = (self._validator.collect_violations
                    if _has_rules(request_type.DESCRIPTOR) else None)
         observer = self._observer
-        access_log = log if logged else None
+        access_log = self._access_log if logged else None
         needs_token = access is not Access.TOKEN_LESS
         internal = access is Access.INTERNAL
 
@@ -316,12 +319,8 @@ class RequestPath:
             finally:
                 elapsed = time.perf_counter() - started
                 observer.end(method, token, code, reason, elapsed)
-                if access_log is not None and access_log.isEnabledFor(logging.INFO):
-                    principal = info.principal
-                    access_log.info("rpc", extra={
-                        "request_id": info.request_id, "method": method, "code": code.name,
-                        "user_id": principal.subject if principal else "",
-                        "duration_ms": round(elapsed * 1000, 2)})
+                if access_log is not None:
+                    access_log.write(method, info, code.name, reason, elapsed)
 
         return grpc.unary_unary_rpc_method_handler(
             handle, request_deserializer=None,

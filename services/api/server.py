@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from services.api.access_log import AccessLog
 from services.api.handlers import Access, Observer, RequestPath
 from services.runtime.bootstrap import Container
 
@@ -31,11 +32,14 @@ class RunningServer:
     server: grpc.aio.Server
     port: int
     health: HealthServicer
+    access_log: AccessLog | None = None
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop taking new calls (health NOT_SERVING), let running ones finish."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        if self.access_log is not None:
+            self.access_log.flush()
 
 
 def _register(server: grpc.aio.Server, path: RequestPath, service: ServiceDescriptor,
@@ -60,13 +64,23 @@ def _register(server: grpc.aio.Server, path: RequestPath, service: ServiceDescri
 
 
 async def start_server(container: Container, host: str, port: int, *,
-                       observer: Observer | None = None) -> RunningServer:
-    """Serve the contexts of `container` on host:port (port 0 picks a free one)."""
+                       observer: Observer | None = None,
+                       access_log: AccessLog | bool | None = True) -> RunningServer:
+    """Serve the contexts of `container` on host:port (port 0 picks a free one).
+
+    access_log: True writes one line per call to stderr when the `waqup.access`
+    logger is enabled for INFO (WAQUP_LOG_LEVEL); False none; or an AccessLog.
+    """
+    if access_log is True:
+        access_log = (AccessLog(_label(container))
+                      if logging.getLogger("waqup.access").isEnabledFor(logging.INFO) else None)
+    elif access_log is False:
+        access_log = None
     # Compressed request messages are inflated by the request path, which
     # answers a corrupt one with INVALID_ARGUMENT (grpc core: INTERNAL).
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0),
                                       ("grpc.per_message_decompression", 0)])
-    path = RequestPath(container.verifier, observer)
+    path = RequestPath(container.verifier, observer, access_log)
     public: list[str] = []
     for declaration in container.declarations:
         built = container.built[declaration.name]
@@ -106,7 +120,14 @@ async def start_server(container: Container, host: str, port: int, *,
     for name in ("", *public):
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("grpc server listening", extra={"address": f"{host}:{bound}"})
-    return RunningServer(server=server, port=bound, health=health)
+    return RunningServer(server=server, port=bound, health=health, access_log=access_log)
+
+
+def _label(container: Container) -> str:
+    """How log lines name this process: `embedded` when it serves every context."""
+    from services.contexts import NAMES
+
+    return "embedded" if container.contexts == NAMES else "+".join(container.contexts)
 
 
 async def wait_for_signal() -> None:

@@ -21,6 +21,7 @@ import asyncio
 import logging
 import os
 import sys
+from typing import Any
 
 from services.contexts import NAMES as CONTEXTS
 from services.runtime.bootstrap import MEMORY_URL, Container, build
@@ -68,6 +69,17 @@ async def _serve_here(settings: Settings, contexts: tuple[str, ...], host: str,
             await running.stop()
     finally:
         await container.close()
+
+
+def run_loop(settings: Settings, main: Any) -> None:
+    """Run a worker's main coroutine on the configured event loop: uvloop (the
+    default) spends less CPU per gRPC call than asyncio's own loop (see bench/)."""
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main)
+    else:
+        asyncio.run(main)
 
 
 def _workers(groups: list[tuple[str, tuple[str, ...]]], host: str, base_port: int,
@@ -256,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError("memory:// lives in one process: serve it with one worker "
                                    "(or use a database: WAQUP_DATABASE_URL)")
             if count == 1:
-                asyncio.run(_serve_here(settings, args.context, host, port))
+                run_loop(settings, _serve_here(settings, args.context, host, port))
             else:
                 specs = _workers([("serve", args.context)], host, port, count)
                 asyncio.run(_supervise(settings, specs, with_envoy=False))

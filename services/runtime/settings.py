@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,6 +60,8 @@ class Settings(BaseSettings):
     #: How often the outbox relay polls when nothing woke it.
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     log_level: str = "INFO"
+    #: Event loop of the worker processes: `uvloop` or `asyncio`.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     #: Password hashes computed at once per process (each holds ~19 MiB); 0 means
     #: one per CPU core. Up to 64 more wait; a burst beyond that is refused
     #: (UNAVAILABLE, PASSWORD_HASHING_BUSY).

@@ -12,7 +12,6 @@ port directly.
 
 from __future__ import annotations
 
-import logging
 import shutil
 import uuid
 from collections.abc import AsyncIterator
@@ -315,28 +314,26 @@ async def test_cors(gateway: RealEdge) -> None:
 # --- request ids and the baseline -----------------------------------------------
 
 
-async def test_request_id_reaches_envoy_and_service_logs(gateway: RealEdge,
-                                                         caplog: pytest.LogCaptureFixture) -> None:
+async def test_request_id_reaches_envoy_and_service_logs(gateway: RealEdge) -> None:
     user = await gateway.app.register()
     subject = jwt.decode(user.access_token, options={"verify_signature": False})["sub"]
     rest_id, grpc_id = f"rest-{uuid.uuid4().hex}", f"grpc-{uuid.uuid4().hex}"
-    with caplog.at_level(logging.INFO, logger="waqup.access"):
-        response = await gateway.client.get("/v1/users/me", headers={
-            "x-request-id": rest_id, **bearer(user.access_token)})
-        assert response.status_code == 200
-        assert response.headers["x-request-id"] == rest_id
-        async with grpc.aio.insecure_channel(gateway.grpc_target) as channel:
-            await identity_pb2_grpc.UserServiceStub(channel).GetUser(
-                identity_pb2.GetUserRequest(name="users/me"),
-                metadata=(("x-request-id", grpc_id), *bearer(user.access_token).items()))
+    response = await gateway.client.get("/v1/users/me", headers={
+        "x-request-id": rest_id, **bearer(user.access_token)})
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] == rest_id
+    async with grpc.aio.insecure_channel(gateway.grpc_target) as channel:
+        await identity_pb2_grpc.UserServiceStub(channel).GetUser(
+            identity_pb2.GetUserRequest(name="users/me"),
+            metadata=(("x-request-id", grpc_id), *bearer(user.access_token).items()))
 
     lines = await gateway.logged_ids((rest_id, grpc_id))
+    service_lines = {line["request_id"]: line for line in gateway.app.access_lines()}
     for request_id, path in ((rest_id, "/v1/users/me"),
                              (grpc_id, "/waqup.identity.v1.UserService/GetUser")):
-        [record] = [r for r in caplog.records
-                    if r.name == "waqup.access" and getattr(r, "request_id", None) == request_id]
-        assert record.method == "/waqup.identity.v1.UserService/GetUser"
-        assert (record.code, record.user_id) == ("OK", subject)
+        record = service_lines[request_id]
+        assert record["method"] == "/waqup.identity.v1.UserService/GetUser"
+        assert (record["code"], record["user_id"]) == ("OK", subject)
         line = lines[request_id]
         assert (line["path"], line["grpc_path"], line["response_code"]) == (
             path, "/waqup.identity.v1.UserService/GetUser", 200)

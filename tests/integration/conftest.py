@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 
 from adapters.jwt.keys import KeyRing
 from adapters.jwt.tokens import JwtTokenIssuer
+from services.api.access_log import AccessLog
 from services.api.server import RunningServer, start_server
 from services.gen.waqup.credits.v1 import credits_pb2_grpc
 from services.gen.waqup.identity.v1 import identity_pb2 as id_pb
@@ -26,6 +30,13 @@ class App:
     server: RunningServer
     channel: grpc.aio.Channel
     keyring: KeyRing
+    access_log: io.StringIO
+
+    def access_lines(self) -> list[dict[str, Any]]:
+        """The access log lines written so far (flushed first)."""
+        assert self.server.access_log is not None
+        self.server.access_log.flush()
+        return [json.loads(line) for line in self.access_log.getvalue().splitlines()]
 
     @property
     def auth(self) -> identity_pb2_grpc.AuthServiceStub:
@@ -64,9 +75,11 @@ async def start_app(tmp: Path, database_url: str = "memory://", **overrides) -> 
     settings = Settings(database_url=database_url, data_dir=tmp, outbox_poll_seconds=0.2)
     container = build(settings, keyring=keyring, **overrides)
     await container.start()
-    server = await start_server(container, "127.0.0.1", 0)
+    access_log = io.StringIO()
+    server = await start_server(container, "127.0.0.1", 0,
+                                access_log=AccessLog("test", access_log))
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-    return App(container, server, channel, keyring)
+    return App(container, server, channel, keyring, access_log)
 
 
 async def stop_app(app: App) -> None:

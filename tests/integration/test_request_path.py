@@ -207,8 +207,20 @@ async def test_a_decompression_bomb_stops_at_the_message_limit(app: App) -> None
     assert reason == "REQUEST_TOO_LARGE"
 
 
-async def test_long_request_ids_are_cut(app: App, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level("INFO", logger="waqup.access")
+async def test_long_request_ids_are_cut(app: App) -> None:
     await app.auth.GetJwks(pb.GetJwksRequest(), metadata=(("x-request-id", "x" * 500),))
-    ids = [getattr(r, "request_id", "") for r in caplog.records if r.name == "waqup.access"]
-    assert ids == ["x" * 128]
+    assert [line["request_id"] for line in app.access_lines()] == ["x" * 128]
+
+
+async def test_every_call_has_one_access_line_with_its_outcome(app: App) -> None:
+    user = await app.register()
+    await fails(app.users.GetUser(pb.GetUserRequest(name="users/me"),
+                                  metadata=bearer("nope")), grpc.StatusCode.UNAUTHENTICATED)
+    await app.users.GetUser(pb.GetUserRequest(name="users/me"),
+                            metadata=bearer(user.access_token))
+    lines = [(line["method"].rsplit("/", 1)[1], line["code"], line["reason"], line["user_id"])
+             for line in app.access_lines()]
+    uid = user.user.name.removeprefix("users/")
+    assert lines == [("Register", "OK", "", ""),
+                     ("GetUser", "UNAUTHENTICATED", "INVALID_TOKEN", ""),
+                     ("GetUser", "OK", "", uid)]
