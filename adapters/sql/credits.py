@@ -31,6 +31,7 @@ from core.credits.model import (
 # costs more Python time than SQLite spends answering it.
 _GET_ACCOUNT = select(credit_accounts).where(credit_accounts.c.user_id == bindparam("user_id"))
 _GET_ACCOUNT_SQLITE = "SELECT balance, held FROM credit_accounts WHERE user_id = ?"
+_GET_ACCOUNT_PG = "SELECT balance, held FROM credit_accounts WHERE user_id = $1"
 
 
 class SqlCreditAccountRepository:
@@ -44,6 +45,11 @@ class SqlCreditAccountRepository:
             # reader (uow.py): plain sqlite3, where SQLAlchemy's execution would cost
             # ten times the query. Uuid columns hold 32 hex digits on SQLite.
             found = raw.execute(_GET_ACCOUNT_SQLITE, (user_id.hex,)).fetchone()
+            return CreditAccount(user_id, found[0], found[1]) if found else None
+        pg = getattr(self._conn, "pg", None)
+        if pg is not None:
+            # The same read on PostgreSQL, on an asyncpg connection (PgReaders).
+            found = await pg.fetchone(_GET_ACCOUNT_PG, (user_id,))
             return CreditAccount(user_id, found[0], found[1]) if found else None
         row = (await self._conn.execute(_GET_ACCOUNT, {"user_id": user_id})).first()
         return CreditAccount(row.user_id, row.balance, row.held) if row else None

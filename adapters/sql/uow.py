@@ -9,7 +9,13 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from adapters.sql.engine import SqliteReaders, autocommit_engine, sqlite_readers
+from adapters.sql.engine import (
+    PgReaders,
+    SqliteReaders,
+    autocommit_engine,
+    pg_readers,
+    sqlite_readers,
+)
 
 #: Connection execution option that marks a read-only unit of work.
 READ_ONLY_OPTION = "waqup_read_only"
@@ -39,6 +45,34 @@ class _InlineConnection:
         return self._conn.execute(statement, parameters)
 
 
+class _LazyPgConnection:
+    """A read-only unit of work's connection on PostgreSQL, opened on first use:
+    a read served by the asyncpg readers (`pg`) never checks out a SQLAlchemy
+    connection at all."""
+
+    def __init__(self, engine: AsyncEngine, pg: PgReaders) -> None:
+        self._engine = engine
+        self.dialect = engine.dialect
+        #: Hot reads: `await conn.pg.fetchone(sql, params)` (see PgReaders).
+        self.pg = pg
+        self._conn: AsyncConnection | None = None
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        if self._conn is None:
+            # Autocommit: no BEGIN/ROLLBACK round trips around the reads; each
+            # statement sees the data committed when it starts.
+            self._conn = await autocommit_engine(self._engine).connect()
+        return await self._conn.execute(statement, parameters)
+
+    async def scalar(self, statement: Any, parameters: Any = None) -> Any:
+        return (await self.execute(statement, parameters)).scalar()
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()
+
+
 class SqlUnitOfWork:
     """Begins a transaction on entry (BEGIN IMMEDIATE on SQLite, plain BEGIN when
     read-only); leaving the block without commit() rolls it back. Not reusable,
@@ -50,6 +84,7 @@ class SqlUnitOfWork:
         self._conn: AsyncConnection | None = None
         self._sync: Connection | None = None
         self._readers: SqliteReaders | None = None
+        self._lazy: _LazyPgConnection | None = None
 
     @property
     def conn(self) -> AsyncConnection:
@@ -61,7 +96,7 @@ class SqlUnitOfWork:
         """Set up the repositories on the fresh connection."""
 
     async def __aenter__(self) -> Self:
-        if self._conn is not None or self._sync is not None:
+        if self._conn is not None or self._sync is not None or self._lazy is not None:
             raise RuntimeError("a unit of work can be entered only once")
         if self._read_only:
             readers = sqlite_readers(self._engine)
@@ -72,12 +107,13 @@ class SqlUnitOfWork:
                 self._sync = readers.acquire()
                 self._open(_InlineConnection(self._sync))  # type: ignore[arg-type]
                 return self
-        if self._read_only and self._engine.dialect.name == "postgresql":
-            # No BEGIN/ROLLBACK round trips around the reads; each statement sees
-            # the data committed when it starts.
-            conn = await autocommit_engine(self._engine).connect()
-        else:
-            conn = await self._engine.connect()
+        if self._read_only:
+            pg = pg_readers(self._engine)
+            if pg is not None:
+                self._lazy = _LazyPgConnection(self._engine, pg)
+                self._open(self._lazy)  # type: ignore[arg-type]
+                return self
+        conn = await self._engine.connect()
         try:
             if self._read_only and conn.dialect.name == "sqlite":  # in-memory SQLite
                 await conn.execution_options(**{READ_ONLY_OPTION: True})
@@ -91,6 +127,10 @@ class SqlUnitOfWork:
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._lazy is not None:
+            lazy, self._lazy = self._lazy, None
+            await lazy.close()
+            return
         if self._sync is not None:
             sync, self._sync = self._sync, None
             assert self._readers is not None

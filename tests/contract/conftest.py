@@ -17,7 +17,7 @@ from adapters.memory.identity import memory_identity_uow
 from adapters.memory.outbox import MemoryOutboxStore
 from adapters.memory.store import MemoryStore
 from adapters.sql.credits import sql_credits_uow
-from adapters.sql.engine import create_engine
+from adapters.sql.engine import create_engine, dispose_engine
 from adapters.sql.identity import sql_identity_uow
 from adapters.sql.migrate import migrate
 from adapters.sql.outbox import SqlOutboxStore
@@ -60,7 +60,7 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
 async def pg_engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(pg_url)
     yield engine
-    await engine.dispose()
+    await dispose_engine(engine)
 
 
 async def truncate_all(engine: AsyncEngine) -> None:

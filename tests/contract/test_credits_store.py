@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from adapters.memory.credits import ConstraintViolation
@@ -194,3 +195,34 @@ async def test_read_only_unit_of_work_reads_committed_state_beside_a_writer(
         await writer.commit()
     async with backend.credits_uow(read_only=True) as reader:
         assert await reader.accounts.get(user) == CreditAccount(user, 9, 0)
+
+
+async def test_reads_survive_connections_the_server_dropped(backend: Backend) -> None:
+    """PostgreSQL reads pool their connections without a ping before each use:
+    a connection the server closed is replaced and the read retried once."""
+    if backend.name != "postgres":
+        pytest.skip("only PostgreSQL drops connections")
+    assert backend.engine is not None
+    user = uuid7()
+    async with backend.credits_uow() as uow:
+        account = await uow.accounts.get_for_update(user)
+        account.balance = 3
+        await uow.accounts.save(account)
+        await uow.commit()
+    for _ in range(3):  # fill the pool
+        async with backend.credits_uow(read_only=True) as reader:
+            assert await reader.accounts.get(user) == CreditAccount(user, 3, 0)
+    async with backend.engine.connect() as conn:
+        killed = (await conn.execute(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"))).scalar()
+    assert killed >= 1
+    for _ in range(3):
+        async with backend.credits_uow(read_only=True) as reader:
+            assert await reader.accounts.get(user) == CreditAccount(user, 3, 0)
+    # Many readers at once share the bounded pool.
+    async def read() -> CreditAccount | None:
+        async with backend.credits_uow(read_only=True) as reader:
+            return await reader.accounts.get(user)
+
+    assert await asyncio.gather(*(read() for _ in range(50))) == [CreditAccount(user, 3, 0)] * 50
