@@ -33,9 +33,12 @@ test: lint
 unit: gen
 	$(BIN)/pytest tests/unit
 
-# Not part of `make test`: starts the system and loads it (installs wrk, h2load).
+# Not part of `make test`: starts the system and loads it (installs wrk, h2load),
+# embedded with 1 and 2 workers, then mesh mode, then grpc's own no-op floor.
 bench: gen
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py --mesh --workers 1
+	$(BIN)/python bench/grpc_floor.py
 
 clean:
 	rm -rf $(VENV) services/gen envoy/build .buf var
