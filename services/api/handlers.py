@@ -25,11 +25,13 @@ known), which cost more than everything else the path does.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import time
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from enum import Enum
 from typing import Any
 
@@ -44,7 +46,7 @@ from core.shared.text import first_forbidden
 from ports.identity import TokenVerifier
 from services.api.access_log import AccessLog
 from services.api.context import RequestInfo, request_var
-from services.api.errors import RequestInvalid, abort, internal_status, status_for
+from services.api.errors import RequestInvalid, abort, code_for, internal_status, status_for
 
 log = logging.getLogger(__name__)
 
@@ -256,72 +258,168 @@ class RequestPath:
         self._observer = observer or Observer()
         self._access_log = access_log
 
-    def unary(self, method: str, behavior: Behavior, request_type: type[Message],
-              response_type: type[Message], access: Access, *,
-              logged: bool = True) -> grpc.RpcMethodHandler:
-        """The handler of the unary method `method` (`/pkg.Service/Method`)."""
+    def _admission(self, request_type: type[Message], access: Access) -> tuple[
+            Callable[[RequestInfo, str], None], Callable[[bytes], Message]]:
+        """(authenticate, read) for one method: `authenticate(info, authorization)`
+        sets the caller or raises; `read(raw)` parses and checks one request
+        message or raises."""
         parse = request_type.FromString
         verify = self._verifier.verify
         text = _TextRule(request_type.DESCRIPTOR)
         collect = (self._validator.collect_violations
                    if _has_rules(request_type.DESCRIPTOR) else None)
-        observer = self._observer
-        access_log = self._access_log if logged else None
         needs_token = access is not Access.TOKEN_LESS
         internal = access is Access.INTERNAL
 
+        def authenticate(info: RequestInfo, authorization: str) -> None:
+            if not needs_token:
+                return
+            scheme, _, bearer = authorization.partition(" ")
+            if not bearer or scheme.lower() != "bearer":
+                raise Unauthenticated("an access token is required "
+                                      "(Authorization: Bearer <token>)", reason="TOKEN_MISSING")
+            info.principal = principal = verify(bearer.strip())
+            if internal and not principal.has_role(ROLE_SERVICE):
+                raise PermissionDenied("this method is internal to waQup services",
+                                       reason="INTERNAL_METHOD")
+
+        def read(raw: bytes) -> Message:
+            try:
+                request = parse(_decompressed(raw))
+            except (DecodeError, ValueError, RuntimeError):
+                raise MalformedRequest("the request is not a valid protobuf message "
+                                       "of this method's request type") from None
+            if text:
+                found = text.violations(request)
+                if found:
+                    raise RequestInvalid(found, reason="INVALID_CHARACTERS")
+            if collect is not None:
+                violations = collect(request)
+                if violations:
+                    raise RequestInvalid([(_field_path(v), v.proto.message)
+                                          for v in violations])
+            return request
+
+        return authenticate, read
+
+    def _start(self, method: str, context: grpc.aio.ServicerContext,
+               ) -> tuple[RequestInfo, str, Any]:
+        """Per call: the request info (set for logs and servicers), the
+        authorization header and the observer's token."""
+        request_id, authorization, traceparent = _read_headers(context)
+        info = RequestInfo(_clean_request_id(request_id), traceparent=traceparent)
+        request_var.set(info)
+        return info, authorization, self._observer.begin(method, info)
+
+    @staticmethod
+    async def _fail(method: str, context: grpc.aio.ServicerContext,
+                    error: BaseException) -> tuple[grpc.StatusCode, str]:
+        """End a failed call with its status (AIP-193); (code, reason) for the
+        records. Re-raises the AbortError of a servicer that aborted itself."""
+        if isinstance(error, DomainError):
+            code, status = status_for(error)
+            await abort(context, code, status)
+        if isinstance(error, grpc.aio.AbortError | asyncio.CancelledError | GeneratorExit) or (
+                not isinstance(error, Exception)):
+            raise error  # already a status, a cancelled call, or the process stopping
+        log.error("unhandled error in %s", method, exc_info=error)
+        code, status = internal_status()
+        await abort(context, code, status)
+        raise AssertionError("abort() returned")  # pragma: no cover
+
+    def _finish(self, method: str, info: RequestInfo, token: Any, code: grpc.StatusCode,
+                reason: str, started: float, logged: bool) -> None:
+        elapsed = time.perf_counter() - started
+        self._observer.end(method, token, code, reason, elapsed)
+        if logged and self._access_log is not None:
+            self._access_log.write(method, info, code.name, reason, elapsed)
+
+    def unary(self, method: str, behavior: Behavior, request_type: type[Message],
+              response_type: type[Message], access: Access, *,
+              logged: bool = True) -> grpc.RpcMethodHandler:
+        """The handler of the unary method `method` (`/pkg.Service/Method`)."""
+        authenticate, read = self._admission(request_type, access)
+        start, fail, finish = self._start, self._fail, self._finish
+
         async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
-            request_id, authorization, traceparent = _read_headers(context)
-            info = RequestInfo(_clean_request_id(request_id), traceparent=traceparent)
-            request_var.set(info)
-            token = observer.begin(method, info)
+            info, authorization, token = start(method, context)
             code, reason = grpc.StatusCode.OK, ""
             try:
-                if needs_token:
-                    scheme, _, token = authorization.partition(" ")
-                    if not token or scheme.lower() != "bearer":
-                        raise Unauthenticated("an access token is required "
-                                              "(Authorization: Bearer <token>)",
-                                              reason="TOKEN_MISSING")
-                    info.principal = principal = verify(token.strip())
-                    if internal and not principal.has_role(ROLE_SERVICE):
-                        raise PermissionDenied("this method is internal to waQup services",
-                                               reason="INTERNAL_METHOD")
-                try:
-                    request = parse(_decompressed(raw))
-                except (DecodeError, ValueError, RuntimeError):
-                    raise MalformedRequest("the request is not a valid protobuf message "
-                                           "of this method's request type") from None
-                if text:
-                    found = text.violations(request)
-                    if found:
-                        raise RequestInvalid(found, reason="INVALID_CHARACTERS")
-                if collect is not None:
-                    violations = collect(request)
-                    if violations:
-                        raise RequestInvalid([(_field_path(v), v.proto.message)
-                                              for v in violations])
-                return await behavior(request, context)
-            except DomainError as error:
-                code, status = status_for(error)
-                reason = error.reason
-                await abort(context, code, status)
-            except grpc.aio.AbortError:  # raised by context.abort: already a status
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                reason = "ABORTED"
-                raise
-            except Exception:
-                code, status = internal_status()
-                reason = "INTERNAL"
-                log.exception("unhandled error in %s", method)
-                await abort(context, code, status)
+                authenticate(info, authorization)
+                return await behavior(read(raw), context)
+            except BaseException as error:
+                code, reason = _outcome(error, context)
+                await fail(method, context, error)
             finally:
-                elapsed = time.perf_counter() - started
-                observer.end(method, token, code, reason, elapsed)
-                if access_log is not None:
-                    access_log.write(method, info, code.name, reason, elapsed)
+                finish(method, info, token, code, reason, started, logged)
 
         return grpc.unary_unary_rpc_method_handler(
             handle, request_deserializer=None,
             response_serializer=response_type.SerializeToString)
+
+    def stream(self, method: str, behavior: Callable[..., Any], request_type: type[Message],
+               response_type: type[Message], access: Access, *, client_streaming: bool,
+               server_streaming: bool, logged: bool = True) -> grpc.RpcMethodHandler:
+        """The handler of a streaming method: the same access rule, request id,
+        message checks (each message a client streams is parsed and checked as
+        it arrives) and error mapping as unary calls; one record per call."""
+        authenticate, read = self._admission(request_type, access)
+        start, fail, finish = self._start, self._fail, self._finish
+
+        async def messages(raws: AsyncIterator[bytes]) -> AsyncIterator[Message]:
+            async for raw in raws:
+                yield read(raw)
+
+        def requests(incoming: Any) -> Any:
+            return messages(incoming) if client_streaming else read(incoming)
+
+        async def respond_many(incoming: Any, context: grpc.aio.ServicerContext,
+                               ) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            info, authorization, token = start(method, context)
+            code, reason = grpc.StatusCode.OK, ""
+            try:
+                authenticate(info, authorization)
+                async for response in behavior(requests(incoming), context):
+                    yield response
+            except BaseException as error:
+                code, reason = _outcome(error, context)
+                await fail(method, context, error)
+            finally:
+                finish(method, info, token, code, reason, started, logged)
+
+        async def respond_once(incoming: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            info, authorization, token = start(method, context)
+            code, reason = grpc.StatusCode.OK, ""
+            try:
+                authenticate(info, authorization)
+                return await behavior(requests(incoming), context)
+            except BaseException as error:
+                code, reason = _outcome(error, context)
+                await fail(method, context, error)
+            finally:
+                finish(method, info, token, code, reason, started, logged)
+
+        serialize = response_type.SerializeToString
+        # A server-streaming behaviour either yields its responses or writes them
+        # with `await context.write(...)` and returns.
+        streams = respond_many if inspect.isasyncgenfunction(behavior) else respond_once
+        if client_streaming and server_streaming:
+            return grpc.stream_stream_rpc_method_handler(streams, None, serialize)
+        if client_streaming:
+            return grpc.stream_unary_rpc_method_handler(respond_once, None, serialize)
+        return grpc.unary_stream_rpc_method_handler(streams, None, serialize)
+
+
+def _outcome(error: BaseException, context: grpc.aio.ServicerContext,
+             ) -> tuple[grpc.StatusCode, str]:
+    """The (code, reason) a failed call is recorded with."""
+    if isinstance(error, DomainError):
+        return code_for(error), error.reason
+    if isinstance(error, grpc.aio.AbortError):
+        return context.code() or grpc.StatusCode.UNKNOWN, "ABORTED"
+    if isinstance(error, asyncio.CancelledError):
+        return grpc.StatusCode.CANCELLED, "CANCELLED"
+    return grpc.StatusCode.INTERNAL, "INTERNAL"

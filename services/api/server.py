@@ -49,15 +49,17 @@ def _register(server: grpc.aio.Server, path: RequestPath, service: ServiceDescri
     names to their access rule (default: a user token)."""
     handlers = {}
     for method in service.methods:
-        if method.client_streaming or method.server_streaming:
-            raise NotImplementedError(f"{method.full_name}: the request path serves unary "
-                                      "methods only so far")
         full = f"/{service.full_name}/{method.name}"
-        handlers[method.name] = path.unary(
-            full, getattr(servicer, method.name),
-            message_factory.GetMessageClass(method.input_type),
-            message_factory.GetMessageClass(method.output_type),
-            access.get(method.name, Access.USER), logged=full not in unlogged)
+        args = (full, getattr(servicer, method.name),
+                message_factory.GetMessageClass(method.input_type),
+                message_factory.GetMessageClass(method.output_type),
+                access.get(method.name, Access.USER))
+        if method.client_streaming or method.server_streaming:
+            handlers[method.name] = path.stream(
+                *args, client_streaming=method.client_streaming,
+                server_streaming=method.server_streaming, logged=full not in unlogged)
+        else:
+            handlers[method.name] = path.unary(*args, logged=full not in unlogged)
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(service.full_name, handlers),))
     server.add_registered_method_handlers(service.full_name, handlers)
@@ -95,20 +97,14 @@ async def start_server(container: Container, host: str, port: int, *,
             _register(server, path, service, built.servicers[short],
                       {m.name: Access.INTERNAL for m in service.methods})
 
-    # Health: Check through the request path (public, not logged: Envoy probes it
-    # every second); Watch is a stream, served as is. Statuses exist for the
-    # whole server ("") and the public services only: internal services are not
-    # for outsiders to discover.
+    # Health through the request path too, token-less and not logged (Envoy
+    # probes it every second). Statuses exist for the whole server ("") and the
+    # public services only: internal services are not for outsiders to discover.
     health = HealthServicer()
-    check = path.unary(HEALTH_CHECK, health.Check, health_pb2.HealthCheckRequest,
-                       health_pb2.HealthCheckResponse, Access.TOKEN_LESS, logged=False)
-    watch = grpc.unary_stream_rpc_method_handler(
-        health.Watch, request_deserializer=health_pb2.HealthCheckRequest.FromString,
-        response_serializer=health_pb2.HealthCheckResponse.SerializeToString)
-    health_handlers = {"Check": check, "Watch": watch}
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(HEALTH_SERVICE.full_name, health_handlers),))
-    server.add_registered_method_handlers(HEALTH_SERVICE.full_name, health_handlers)
+    _register(server, path, HEALTH_SERVICE, health,
+              {m.name: Access.TOKEN_LESS for m in HEALTH_SERVICE.methods},
+              unlogged=frozenset(f"/{HEALTH_SERVICE.full_name}/{m.name}"
+                                 for m in HEALTH_SERVICE.methods))
     internal = [d.full_name(s) for d in container.declarations for s in d.internal]
     reflection.enable_server_reflection(
         [*public, *internal, HEALTH_SERVICE.full_name, reflection.SERVICE_NAME], server)

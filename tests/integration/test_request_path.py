@@ -224,3 +224,89 @@ async def test_every_call_has_one_access_line_with_its_outcome(app: App) -> None
     assert lines == [("Register", "OK", "", ""),
                      ("GetUser", "UNAUTHENTICATED", "INVALID_TOKEN", ""),
                      ("GetUser", "OK", "", uid)]
+
+
+# --- streaming methods --------------------------------------------------------
+
+
+async def test_health_watch_streams_through_the_request_path(app: App) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    stream = health_pb2_grpc.HealthStub(app.channel).Watch(
+        health_pb2.HealthCheckRequest(service=""))
+    first = await stream.read()
+    assert first.status == health_pb2.HealthCheckResponse.SERVING
+    stream.cancel()
+
+
+@pytest.fixture
+async def echo(app: App) -> AsyncIterator[tuple[grpc.aio.Channel, str]]:
+    """A server with one bidi and one client-streaming method through the same
+    request path (the protos declare none yet): User(display_name=name) per
+    GetUserRequest received."""
+    from services.api.handlers import Access, RequestPath
+
+    path = RequestPath(app.container.verifier)
+
+    async def chat(requests, context):
+        async for request in requests:
+            yield pb.User(display_name=request.name)
+
+    async def count(requests, context):
+        return pb.User(display_name=str(len([r async for r in requests])))
+
+    handlers = {
+        "Chat": path.stream("/test.Echo/Chat", chat, pb.GetUserRequest, pb.User, Access.USER,
+                            client_streaming=True, server_streaming=True),
+        "Count": path.stream("/test.Echo/Count", count, pb.GetUserRequest, pb.User,
+                             Access.USER, client_streaming=True, server_streaming=False),
+    }
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Echo", handlers),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    user = await app.register()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        yield channel, user.access_token
+    await server.stop(0)
+
+
+async def test_bidi_streams_are_authenticated_and_checked_per_message(echo) -> None:
+    channel, token = echo
+    chat = channel.stream_stream("/test.Echo/Chat", request_serializer=None,
+                                 response_deserializer=pb.User.FromString)
+
+    async def say(*raws: bytes):
+        for raw in raws:
+            yield raw
+
+    good = pb.GetUserRequest(name="users/hello").SerializeToString()
+    replies = [r.display_name async for r in chat(say(good, good), metadata=bearer(token))]
+    assert replies == ["users/hello", "users/hello"]
+
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        [r async for r in chat(say(good))]  # no token
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    for bad, reason in ((b"\xff\xff", "MALFORMED_REQUEST"),
+                        (pb.GetUserRequest(name="users/a\x00").SerializeToString(),
+                         "INVALID_CHARACTERS")):
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            [r async for r in chat(say(good, bad), metadata=bearer(token))]
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert details(raised.value)[0] == reason
+
+
+async def test_client_streams_are_checked_per_message(echo) -> None:
+    channel, token = echo
+    count = channel.stream_unary("/test.Echo/Count", request_serializer=None,
+                                 response_deserializer=pb.User.FromString)
+    good = pb.GetUserRequest(name="users/x").SerializeToString()
+
+    async def send(*raws: bytes):
+        for raw in raws:
+            yield raw
+
+    assert (await count(send(good, good, good), metadata=bearer(token))).display_name == "3"
+    reason, _, _ = await fails(count(send(good, b"\xff"), metadata=bearer(token)),
+                               grpc.StatusCode.INVALID_ARGUMENT)
+    assert reason == "MALFORMED_REQUEST"
