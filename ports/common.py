@@ -38,7 +38,22 @@ class OutboxMessage:
     topic: str
     payload: bytes
     created_at: datetime
+    #: Earlier deliveries of this message that did not end in an ack (a bus)
+    #: or failed publications (the outbox): more than 0 means a redelivery.
     attempts: int = 0
+    #: The W3C `traceparent` of the transaction that wrote the event ("" if
+    #: none): kept by the outbox and carried by the bus, so that whoever
+    #: handles the event continues that trace.
+    traceparent: str = ""
+
+
+#: The W3C `traceparent` of the operation running now ("" outside of one).
+#: The outbox adapters call it when an event is written.
+TraceContext = Callable[[], str]
+
+
+def no_trace_context() -> str:
+    return ""
 
 
 class EventCodec(Protocol):
@@ -68,8 +83,25 @@ class OutboxStore(Protocol):
         """Count a failed delivery and hold the message back until `retry_at`."""
         ...
 
+    async def oldest_unpublished(self) -> datetime | None:
+        """When the oldest message not yet published was written (due or held
+        back after a failure); None when every message is published. `now`
+        minus this is the outbox lag."""
+        ...
+
 
 EventHandler = Callable[[OutboxMessage], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ConsumerStatus:
+    """Where one durable consumer stands, as far as its bus can tell."""
+
+    topic: str
+    consumer: str
+    #: Messages published to the bus that this consumer has not finished
+    #: handling yet (not delivered, or delivered and not acked).
+    pending: int
 
 
 class EventBus(Protocol):
@@ -94,6 +126,11 @@ class EventBus(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+    async def consumer_status(self) -> list[ConsumerStatus]:
+        """One entry per subscription, for metrics. Raises if the bus cannot
+        tell right now (a broker out of reach)."""
+        ...
 
 
 class UnitOfWork(Protocol):

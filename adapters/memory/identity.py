@@ -11,7 +11,7 @@ from adapters.memory.outbox import MemoryOutbox
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork, Tables, stored, utc
 from core.identity.model import AuditEntry, RefreshToken, User
 from core.shared.errors import AlreadyExists
-from ports.common import EventCodec
+from ports.common import EventCodec, TraceContext, no_trace_context
 
 
 def _email_taken() -> AlreadyExists:
@@ -100,17 +100,21 @@ class MemoryIdentityUnitOfWork(MemoryUnitOfWork):
     outbox: MemoryOutbox
 
     def __init__(self, store: MemoryStore, codec: EventCodec, *,
-                 read_only: bool = False) -> None:
+                 read_only: bool = False,
+                 trace_context: TraceContext = no_trace_context) -> None:
         super().__init__(store, read_only=read_only)
         self._codec = codec
+        self._trace_context = trace_context
 
     def _open(self, tables: Tables) -> None:
         self.users = MemoryUserRepository(tables)
         self.refresh_tokens = MemoryRefreshTokenRepository(tables)
         self.audit = MemoryAuditLog(tables)
-        self.outbox = MemoryOutbox(tables, self._codec)
+        self.outbox = MemoryOutbox(tables, self._codec, self._trace_context)
 
 
-def memory_identity_uow(store: MemoryStore,
-                        codec: EventCodec) -> Callable[..., MemoryIdentityUnitOfWork]:
-    return lambda read_only=False: MemoryIdentityUnitOfWork(store, codec, read_only=read_only)
+def memory_identity_uow(store: MemoryStore, codec: EventCodec,
+                        trace_context: TraceContext = no_trace_context,
+                        ) -> Callable[..., MemoryIdentityUnitOfWork]:
+    return lambda read_only=False: MemoryIdentityUnitOfWork(
+        store, codec, read_only=read_only, trace_context=trace_context)

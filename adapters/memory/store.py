@@ -47,6 +47,7 @@ class OutboxRow:
     attempts: int = 0
     published_at: datetime | None = None
     last_error: str | None = None
+    traceparent: str = ""
 
 
 @dataclass

@@ -36,12 +36,14 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
-from ports.common import EventHandler, OutboxMessage
+from ports.common import ConsumerStatus, EventHandler, OutboxMessage
 
 log = logging.getLogger(__name__)
 
 MSG_ID_HEADER = "Nats-Msg-Id"
 CREATED_AT_HEADER = "Waqup-Created-At"
+#: The W3C trace context of the transaction that wrote the event.
+TRACEPARENT_HEADER = "traceparent"
 
 _TOKEN = r"[A-Za-z0-9_-]+"
 _TOPIC = re.compile(rf"{_TOKEN}(\.{_TOKEN}){{2,}}")
@@ -206,6 +208,8 @@ class NatsEventBus:
             raise RuntimeError("publish() before start() or after close()")
         headers = {MSG_ID_HEADER: str(message.event_id),
                    CREATED_AT_HEADER: message.created_at.isoformat()}
+        if message.traceparent:
+            headers[TRACEPARENT_HEADER] = message.traceparent
         try:
             async with asyncio.timeout(self._publish_timeout):
                 await self._ensure_stream(message.topic)
@@ -218,6 +222,25 @@ class NatsEventBus:
         if ack.duplicate:
             log.debug("duplicate event ignored by the broker", extra={
                 "event_id": str(message.event_id), "topic": message.topic})
+
+    async def consumer_status(self) -> list[ConsumerStatus]:
+        """From JetStream's consumer info: pending = messages of the topic not
+        yet delivered to the consumer plus those delivered and not acked."""
+        js = self._js
+        if js is None:
+            raise RuntimeError("consumer_status() before start() or after close()")
+        statuses = []
+        try:
+            async with asyncio.timeout(self._publish_timeout):
+                for sub in self._subscriptions:
+                    info = await js.consumer_info(sub.stream, sub.durable)
+                    statuses.append(ConsumerStatus(
+                        sub.topic, sub.consumer,
+                        (info.num_pending or 0) + (info.num_ack_pending or 0)))
+        except (TimeoutError, nats.errors.Error) as exc:
+            raise NatsEventBusError(f"consumer info from {self._safe_url} failed: "
+                                    f"{exc!r}") from exc
+        return statuses
 
     async def close(self) -> None:
         """Stops the pull loops (unfinished messages are nak'ed for immediate
@@ -448,7 +471,8 @@ class NatsEventBus:
             created_at = meta.timestamp  # when the stream stored it: close enough
         return OutboxMessage(event_id=event_id, topic=msg.subject, payload=msg.data,
                              created_at=created_at,
-                             attempts=max(meta.num_delivered - 1, 0))
+                             attempts=max(meta.num_delivered - 1, 0),
+                             traceparent=headers.get(TRACEPARENT_HEADER, ""))
 
     async def _handle(self, sub: _Subscription, msg: Msg) -> None:
         try:

@@ -16,7 +16,7 @@ from adapters.sql.schema import audit_logs, refresh_tokens, users
 from adapters.sql.uow import SqlUnitOfWork, upsert_insert
 from core.identity.model import AuditAction, AuditEntry, Preferences, RefreshToken, User
 from core.shared.errors import AlreadyExists
-from ports.common import EventCodec
+from ports.common import EventCodec, TraceContext, no_trace_context
 
 
 def email_taken() -> AlreadyExists:
@@ -133,17 +133,21 @@ class SqlIdentityUnitOfWork(SqlUnitOfWork):
     outbox: SqlOutbox
 
     def __init__(self, engine: AsyncEngine, codec: EventCodec, *,
-                 read_only: bool = False) -> None:
+                 read_only: bool = False,
+                 trace_context: TraceContext = no_trace_context) -> None:
         super().__init__(engine, read_only=read_only)
         self._codec = codec
+        self._trace_context = trace_context
 
     def _open(self, conn: AsyncConnection) -> None:
         self.users = SqlUserRepository(conn)
         self.refresh_tokens = SqlRefreshTokenRepository(conn)
         self.audit = SqlAuditLog(conn)
-        self.outbox = SqlOutbox(conn, self._codec)
+        self.outbox = SqlOutbox(conn, self._codec, self._trace_context)
 
 
-def sql_identity_uow(engine: AsyncEngine,
-                     codec: EventCodec) -> Callable[..., SqlIdentityUnitOfWork]:
-    return lambda read_only=False: SqlIdentityUnitOfWork(engine, codec, read_only=read_only)
+def sql_identity_uow(engine: AsyncEngine, codec: EventCodec,
+                     trace_context: TraceContext = no_trace_context,
+                     ) -> Callable[..., SqlIdentityUnitOfWork]:
+    return lambda read_only=False: SqlIdentityUnitOfWork(
+        engine, codec, read_only=read_only, trace_context=trace_context)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sql.schema import outbox
 from core.shared.events import DomainEvent
-from ports.common import EventCodec, OutboxMessage
+from ports.common import EventCodec, OutboxMessage, TraceContext, no_trace_context
 
 MAX_ERROR_LENGTH = 1000
 
@@ -18,15 +18,18 @@ MAX_ERROR_LENGTH = 1000
 class SqlOutbox:
     """Write side: the event lands in the same transaction as the change it describes."""
 
-    def __init__(self, conn: AsyncConnection, codec: EventCodec) -> None:
+    def __init__(self, conn: AsyncConnection, codec: EventCodec,
+                 trace_context: TraceContext = no_trace_context) -> None:
         self._conn = conn
         self._codec = codec
+        self._trace_context = trace_context
 
     async def add(self, event: DomainEvent) -> None:
         topic, payload = self._codec.encode(event)
         await self._conn.execute(outbox.insert().values(
             event_id=event.event_id, topic=topic, payload=payload,
-            created_at=event.occurred_at, attempts=0, next_attempt_at=event.occurred_at))
+            created_at=event.occurred_at, attempts=0, next_attempt_at=event.occurred_at,
+            traceparent=self._trace_context() or None))
 
 
 class SqlOutboxStore:
@@ -43,7 +46,13 @@ class SqlOutboxStore:
                 .order_by(outbox.c.created_at, outbox.c.event_id)
                 .limit(limit))
             return [OutboxMessage(event_id=r.event_id, topic=r.topic, payload=bytes(r.payload),
-                                  created_at=r.created_at, attempts=r.attempts) for r in rows]
+                                  created_at=r.created_at, attempts=r.attempts,
+                                  traceparent=r.traceparent or "") for r in rows]
+
+    async def oldest_unpublished(self) -> datetime | None:
+        async with self._engine.connect() as conn:
+            return await conn.scalar(select(func.min(outbox.c.created_at))
+                                     .where(outbox.c.published_at.is_(None)))
 
     async def mark_published(self, event_ids: list[uuid.UUID], at: datetime) -> None:
         if not event_ids:

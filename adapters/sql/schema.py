@@ -112,6 +112,8 @@ outbox = Table(
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", Timestamp, nullable=False),
     Column("last_error", Text, nullable=True),
+    #: W3C traceparent of the transaction that wrote the event (NULL: none).
+    Column("traceparent", String(128), nullable=True),
 )
 Index("ix_outbox_pending", outbox.c.published_at, outbox.c.next_attempt_at)
 

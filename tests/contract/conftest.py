@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,9 @@ from adapters.sql.schema import metadata
 from tests.contract.codec import JsonEventCodec
 
 BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+#: The trace context the outbox adapters see (services pass the current span's).
+current_trace: ContextVar[str] = ContextVar("current_trace", default="")
 
 
 @dataclass
@@ -90,18 +94,18 @@ async def backend(backend_name: str, database: Any) -> AsyncIterator[Backend]:
     codec = JsonEventCodec()
     if backend_name == "memory":
         store = MemoryStore()
-        yield Backend("memory", memory_identity_uow(store, codec), memory_credits_uow(store),
-                      MemoryOutboxStore(store))
+        yield Backend("memory", memory_identity_uow(store, codec, current_trace.get),
+                      memory_credits_uow(store), MemoryOutboxStore(store))
         return
     if backend_name == "sqlite":
         engine = create_engine(database)
         try:
-            yield Backend("sqlite", sql_identity_uow(engine, codec), sql_credits_uow(engine),
-                          SqlOutboxStore(engine), engine)
+            yield Backend("sqlite", sql_identity_uow(engine, codec, current_trace.get),
+                          sql_credits_uow(engine), SqlOutboxStore(engine), engine)
         finally:
             await engine.dispose()
         return
     engine = database
     await truncate_all(engine)
-    yield Backend("postgres", sql_identity_uow(engine, codec), sql_credits_uow(engine),
-                  SqlOutboxStore(engine), engine)
+    yield Backend("postgres", sql_identity_uow(engine, codec, current_trace.get),
+                  sql_credits_uow(engine), SqlOutboxStore(engine), engine)

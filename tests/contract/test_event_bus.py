@@ -305,6 +305,60 @@ async def test_lifecycle_rules(make_bus: Callable[[], EventBus], topics: Topics)
     await bus.close()
 
 
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+async def test_a_message_carries_its_trace_context(
+        make_bus: Callable[[], EventBus], topics: Topics) -> None:
+    inbox = Inbox()
+    bus = make_bus()
+    bus.subscribe(topics(), "reader", inbox.handler("reader"))
+    await bus.start()
+    traced = replace(message(topics()), traceparent=TRACEPARENT)
+    untraced = message(topics())
+
+    await bus.publish(traced)
+    await bus.publish(untraced)
+
+    await eventually(lambda: inbox.has("reader", traced, untraced), "delivery")
+    assert {m.event_id: m.traceparent for m in inbox.got["reader"]} == {
+        traced.event_id: TRACEPARENT, untraced.event_id: ""}
+
+
+async def test_consumer_status_counts_what_a_consumer_has_not_finished(
+        make_bus: Callable[[], EventBus], topics: Topics) -> None:
+    release = asyncio.Event()
+    started: list[OutboxMessage] = []
+
+    async def slow(msg: OutboxMessage) -> None:
+        started.append(msg)
+        await release.wait()
+
+    bus = make_bus()
+    bus.subscribe(topics(), "slow", slow)
+    bus.subscribe(topics("thing", "vanished"), "idle", noop)
+    await bus.start()
+    assert sorted((s.consumer, s.topic, s.pending) for s in await bus.consumer_status()) == [
+        ("idle", topics("thing", "vanished"), 0), ("slow", topics(), 0)]
+
+    # In-process, publish() returns once handled: run it aside.
+    publishing = [asyncio.create_task(bus.publish(message(topics()))) for _ in range(2)]
+    await eventually(lambda: bool(started), "the first delivery")
+
+    async def pending() -> dict[str, int]:
+        return {s.consumer: s.pending for s in await bus.consumer_status()}
+
+    deadline = time.monotonic() + 10
+    while (counts := await pending()) != {"slow": 2, "idle": 0}:
+        assert time.monotonic() < deadline, counts
+        await asyncio.sleep(0.02)
+    release.set()
+    await asyncio.gather(*publishing)
+    while (counts := await pending()) != {"slow": 0, "idle": 0}:
+        assert time.monotonic() < deadline, counts
+        await asyncio.sleep(0.02)
+
+
 # -- NATS only -----------------------------------------------------------------
 
 @pytest.mark.nats

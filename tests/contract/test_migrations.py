@@ -8,16 +8,21 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.pool import NullPool
 
 from adapters.sql.engine import check_database, normalize_url
 from adapters.sql.engine import create_engine as create_async_engine
-from adapters.sql.migrate import migrate
+from adapters.sql.migrate import alembic_config, migrate
 from adapters.sql.schema import metadata
 from tests.backends import create_pg_database, drop_pg_database
+
+#: The newest migration (one head: migrations form a single chain).
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def schema_differences(url: str) -> list[object]:
@@ -43,9 +48,9 @@ def revision(url: str) -> str | None:
 def test_sqlite_fresh_file_in_a_new_directory(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/nested/dir/waqup.db"
     migrate(url)
-    assert revision(url) == "0001"
+    assert revision(url) == HEAD
     migrate(url.replace("sqlite://", "sqlite+aiosqlite://"))  # again: a no-op
-    assert revision(url) == "0001"
+    assert revision(url) == HEAD
     assert schema_differences(url) == []
     tables = set(inspect(create_engine(normalize_url(url, sync=True))).get_table_names())
     assert tables == {*metadata.tables, "alembic_version"}
@@ -55,7 +60,7 @@ def test_sqlite_fresh_file_in_a_new_directory(tmp_path: Path) -> None:
 def test_postgres_schema_matches_and_upgrade_is_idempotent(pg_url: str) -> None:
     migrate(pg_url)  # the session fixture migrated already: a no-op
     migrate(pg_url.replace("postgresql+psycopg://", "postgresql://"))
-    assert revision(pg_url) == "0001"
+    assert revision(pg_url) == HEAD
     assert schema_differences(pg_url) == []
 
 
@@ -92,7 +97,7 @@ def test_concurrent_migrators_on_a_fresh_postgres_database() -> None:
     url = create_pg_database()
     try:
         migrate_concurrently(url)
-        assert revision(url) == "0001"
+        assert revision(url) == HEAD
         assert schema_differences(url) == []
     finally:
         drop_pg_database(url)
@@ -101,5 +106,34 @@ def test_concurrent_migrators_on_a_fresh_postgres_database() -> None:
 def test_concurrent_migrators_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/fresh.db"
     migrate_concurrently(url)
-    assert revision(url) == "0001"
+    assert revision(url) == HEAD
     assert schema_differences(url) == []
+
+
+def test_outbox_traceparent_column_is_added_to_an_existing_outbox(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/old.db"
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0001")
+            conn.exec_driver_sql(
+                "INSERT INTO outbox (event_id, topic, payload, created_at, attempts, "
+                "next_attempt_at) VALUES ('0192d7a0-0000-7000-8000-000000000001', "
+                "'waqup.identity.user.registered.v1', x'00', '2025-01-01 00:00:00', 0, "
+                "'2025-01-01 00:00:00')")
+            conn.commit()
+        migrate(url)  # 0001 -> head, the written event kept
+        assert revision(url) == HEAD
+        assert schema_differences(url) == []
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT topic, traceparent FROM outbox").all() == [
+                ("waqup.identity.user.registered.v1", None)]
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0001")
+            conn.commit()
+        assert revision(url) == "0001"
+    finally:
+        engine.dispose()
