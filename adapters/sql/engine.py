@@ -197,6 +197,7 @@ class PgReaders:
 
     def __init__(self, url: URL, size: int = 10) -> None:
         self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.size = size
         self._slots = asyncio.Semaphore(size)
         self._idle: list[Any] = []
         self._closing: set[asyncio.Future[None]] = set()
@@ -253,6 +254,11 @@ class PgReaders:
             return row
         raise AssertionError("unreachable")
 
+    @property
+    def in_use(self) -> int:
+        """Connections handed out now."""
+        return self.size - self._slots._value
+
     async def dispose(self) -> None:
         self._closed = True
         idle, self._idle = self._idle, []
@@ -286,6 +292,23 @@ async def dispose_engine(engine: AsyncEngine) -> None:
 
 
 _AUTOCOMMIT: weakref.WeakKeyDictionary[Any, AsyncEngine] = weakref.WeakKeyDictionary()
+
+
+def pool_usage(engine: AsyncEngine) -> dict[str, tuple[int, int, int]]:
+    """(checked out, size, most at once) of each connection pool of `engine`
+    that exists: `main` (the engine's own), `autocommit` (read-only units of
+    work on PostgreSQL) and `asyncpg` (the hottest reads). For metrics."""
+    pools: dict[str, tuple[int, int, int]] = {}
+    for name, source in (("main", engine), ("autocommit", _AUTOCOMMIT.get(engine.sync_engine))):
+        pool = source.sync_engine.pool if source is not None else None
+        if pool is not None and hasattr(pool, "checkedout") and hasattr(pool, "size"):
+            size = pool.size()
+            overflow = getattr(pool, "_max_overflow", 0)
+            pools[name] = (pool.checkedout(), size, size + max(overflow, 0))
+    raw = _PG_READERS.get(engine.sync_engine)
+    if raw is not None:
+        pools["asyncpg"] = (raw.in_use, raw.size, raw.size)
+    return pools
 
 
 def display_url(engine_or_url: AsyncEngine | URL | str) -> str:

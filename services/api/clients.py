@@ -3,6 +3,7 @@
 They implement ports, so a core or another adapter never knows the call crosses
 a process boundary. Targets are gRPC target strings: `host:port`, or several
 endpoints as `ipv4:127.0.0.1:50051,127.0.0.1:50052` (round robin), or `dns:///name:port`.
+Calls carry the caller's trace context (`traceparent`, services/runtime/tracing.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import grpc
 
 from services.gen.waqup.identity.v1 import identity_pb2, identity_pb2_grpc
+from services.runtime.tracing import client_interceptors
 
 _CHANNEL_OPTIONS = [("grpc.lb_policy_name", "round_robin"),
                     ("grpc.enable_retries", 1),
@@ -25,7 +27,8 @@ _CHANNEL_OPTIONS = [("grpc.lb_policy_name", "round_robin"),
 
 
 def channel(target: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS)
+    return grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS,
+                                     interceptors=client_interceptors())
 
 
 class IdentityJwksClient:

@@ -24,8 +24,10 @@ from ports.identity import TokenVerifier
 from services.api.pagination import PageTokens, decode_key, load_or_create_key
 from services.contexts import declared
 from services.contexts.declaration import BuiltContext, Consumes, ContextDeclaration
+from services.runtime import tracing
 from services.runtime.events import ProtobufEventCodec
 from services.runtime.infrastructure import Infrastructure
+from services.runtime.metrics import CountingCache, EventMetrics
 from services.runtime.relay import OutboxRelay
 from services.runtime.settings import Settings
 
@@ -50,6 +52,10 @@ class Container:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     #: Long-running loops, started by start() and cancelled by close().
     loops: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: The SQL engine (an AsyncEngine), or None on memory://: its pools are measured.
+    engine: Any = None
+    #: Deliveries to this process's consumers (services.runtime.metrics).
+    events: EventMetrics = field(default_factory=EventMetrics)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -116,7 +122,8 @@ def build(settings: Settings | None = None, contexts: Collection[str] | None = N
     loops: list[Callable[[], Awaitable[None]]] = []
     infra = Infrastructure(settings=settings, clock=clock, cache=None,  # type: ignore[arg-type]
                            codec=codec, overrides=overrides,
-                           page_tokens=PageTokens(page_token_key(settings)))
+                           page_tokens=PageTokens(page_token_key(settings)),
+                           trace_context=tracing.current_traceparent)
 
     # Persistence: memory, SQLite or PostgreSQL.
     store = overrides.get("store")
@@ -146,7 +153,10 @@ def build(settings: Settings | None = None, contexts: Collection[str] | None = N
         redis_cache = RedisCache(settings.redis_url)
         checks.append(redis_cache.ping)
         cache = redis_cache
-    infra.cache = cache = cache or MemoryCache()
+    cache = cache or MemoryCache()
+    if settings.metrics_port:  # hits and misses, for the metrics
+        cache = CountingCache(cache)
+    infra.cache = cache
     closers.append(cache.close)
 
     # Events: NATS JetStream when configured, else in-process. A process that
@@ -203,16 +213,18 @@ def build(settings: Settings | None = None, contexts: Collection[str] | None = N
         verifier = remote
 
     built: dict[str, BuiltContext] = {}
+    events = EventMetrics()
     for declaration in served:
         assert declaration.build is not None, f"{declaration.name} declares no build"
         context = built[declaration.name] = declaration.build(infra)
         loops.extend(context.loops)
         for consumed in declaration.consumes:
-            bus.subscribe(consumed.topic, consumed.consumer, _handler(consumed, context))
+            bus.subscribe(consumed.topic, consumed.consumer,
+                          _handler(consumed, context, events))
 
     return Container(settings=settings, declarations=served, clock=clock, cache=cache,
                      verifier=verifier, bus=bus, relay=relay, built=built, checks=checks,
-                     closers=closers, loops=loops)
+                     closers=closers, loops=loops, engine=infra.engine, events=events)
 
 
 def page_token_key(settings: Settings) -> bytes:
@@ -222,11 +234,22 @@ def page_token_key(settings: Settings) -> bytes:
     return load_or_create_key(settings.data_dir / PAGE_TOKEN_KEY_FILE)
 
 
-def _handler(consumed: Consumes,
-             context: BuiltContext) -> Callable[[OutboxMessage], Awaitable[None]]:
+def _handler(consumed: Consumes, context: BuiltContext,
+             events: EventMetrics) -> Callable[[OutboxMessage], Awaitable[None]]:
+    """One consumer's handler: decodes the event and hands it to the context,
+    in the trace the event carries, counted in the metrics."""
+    measured = events.consumer(consumed.topic, consumed.consumer)
+
     async def handle(message: OutboxMessage) -> None:
-        await consumed.handle(context, message.event_id,
-                              consumed.message.FromString(message.payload))
+        measured.delivered(message)
+        try:
+            with tracing.consuming(message, consumed.consumer):
+                await consumed.handle(context, message.event_id,
+                                      consumed.message.FromString(message.payload))
+        except BaseException:
+            measured.error.inc()
+            raise
+        measured.ok.inc()
 
     return handle
 

@@ -27,7 +27,7 @@ from services.contexts import NAMES as CONTEXTS
 from services.runtime.bootstrap import MEMORY_URL, Container, build
 from services.runtime.logs import configure_logging
 from services.runtime.proc import PARENT_PID_ENV, die_with_parent
-from services.runtime.settings import Settings
+from services.runtime.settings import DEFAULT_UP_METRICS_PORT, Settings
 
 log = logging.getLogger("waqup")
 
@@ -55,20 +55,35 @@ def _contexts(value: str) -> tuple[str, ...]:
 
 async def _serve_here(settings: Settings, contexts: tuple[str, ...], host: str,
                       port: int) -> None:
-    """One worker: this process serves `contexts` until SIGINT/SIGTERM."""
+    """One worker: this process serves `contexts` until SIGINT/SIGTERM, with
+    its metrics on WAQUP_METRICS_PORT and its spans sent to WAQUP_OTLP_ENDPOINT
+    (when set)."""
     from services.api.server import start_server, wait_for_signal
+    from services.runtime import metrics, tracing
 
-    container: Container = build(settings, contexts)
-    await container.start()
+    tracing.configure(settings.otlp_endpoint,
+                      "waqup" if contexts == CONTEXTS else f"waqup-{'+'.join(contexts)}")
     try:
-        running = await start_server(container, host, port)
+        container: Container = build(settings, contexts)
+        await container.start()
+        metrics_server = None
         try:
-            await wait_for_signal()
-            log.info("shutting down")
+            observer: Any = tracing.TracingObserver()
+            if settings.metrics_port:
+                observer, metrics_server = metrics.start(container, host,
+                                                         settings.metrics_port, observer)
+            running = await start_server(container, host, port, observer=observer)
+            try:
+                await wait_for_signal()
+                log.info("shutting down")
+            finally:
+                await running.stop()
         finally:
-            await running.stop()
+            if metrics_server is not None:
+                metrics_server.stop()
+            await container.close()
     finally:
-        await container.close()
+        await tracing.shutdown()
 
 
 def run_loop(settings: Settings, main: Any) -> None:
@@ -83,15 +98,19 @@ def run_loop(settings: Settings, main: Any) -> None:
 
 
 def _workers(groups: list[tuple[str, tuple[str, ...]]], host: str, base_port: int,
-             count: int, extra_env: dict[str, dict[str, str]] | None = None):
-    """Worker specs: `count` processes per group, consecutive ports from base_port."""
+             count: int, extra_env: dict[str, dict[str, str]] | None = None, *,
+             metrics_port: int = 0):
+    """Worker specs: `count` processes per group, consecutive ports from base_port
+    (and from metrics_port for their metrics, when it is not 0)."""
     from services.runtime.supervisor import Worker
 
     workers, port = [], base_port
     for label, contexts in groups:
         for _ in range(count):
-            workers.append(Worker(",".join(contexts), host, port,
-                                  env=(extra_env or {}).get(label, {})))
+            index = len(workers)
+            env = {**(extra_env or {}).get(label, {}),
+                   "WAQUP_METRICS_PORT": str(metrics_port + index if metrics_port else 0)}
+            workers.append(Worker(",".join(contexts), host, port, env=env))
             port += 1
     return workers
 
@@ -162,6 +181,8 @@ def up(settings: Settings, *, mesh: bool, workers: int | None) -> None:
     KeyRing.load_or_create(settings.key_dir)
     count = workers or settings.worker_count
     host, port = settings.grpc_host, settings.grpc_port
+    metrics_port = (DEFAULT_UP_METRICS_PORT if settings.metrics_port is None
+                    else settings.metrics_port)
     if mesh:
         if settings.database_url == MEMORY_URL or not settings.nats_url:
             raise RuntimeError("--mesh needs a shared database (WAQUP_DATABASE_URL) and "
@@ -172,12 +193,15 @@ def up(settings: Settings, *, mesh: bool, workers: int | None) -> None:
         for name in CONTEXTS:
             if name != "identity" and not settings.identity_target:
                 env[name]["WAQUP_IDENTITY_TARGET"] = f"ipv4:{identity_ports}"
-        specs = _workers(groups, host, port, count, env)
+        specs = _workers(groups, host, port, count, env, metrics_port=metrics_port)
     else:
         if settings.database_url == MEMORY_URL and count > 1:
             log.warning("memory:// lives in one process: serving with one worker")
             count = 1
-        specs = _workers([("all", CONTEXTS)], host, port, count)
+        specs = _workers([("all", CONTEXTS)], host, port, count, metrics_port=metrics_port)
+    if metrics_port:
+        log.info("metrics", extra={"first": f"{_local(host)}:{metrics_port}",
+                                   "last": f"{_local(host)}:{metrics_port + len(specs) - 1}"})
     asyncio.run(_supervise(settings, specs, with_envoy=True))
 
 
@@ -270,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             if count == 1:
                 run_loop(settings, _serve_here(settings, args.context, host, port))
             else:
-                specs = _workers([("serve", args.context)], host, port, count)
+                specs = _workers([("serve", args.context)], host, port, count,
+                                 metrics_port=settings.metrics_port or 0)
                 asyncio.run(_supervise(settings, specs, with_envoy=False))
         elif args.command == "up":
             up(settings, mesh=args.mesh, workers=args.workers)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ports.common import Cache, Clock, EventCodec
+from ports.common import Cache, Clock, EventCodec, TraceContext, no_trace_context
 from services.runtime.settings import Settings
 
 
@@ -30,6 +30,9 @@ class Infrastructure:
     overrides: dict[str, Any] = field(default_factory=dict)
     #: Wakes the outbox relay; a no-op in a process without one.
     notify: Callable[[], None] = lambda: None
+    #: The current W3C traceparent, which the outbox stores with each event
+    #: (services.runtime.tracing.current_traceparent).
+    trace_context: TraceContext = no_trace_context
 
     def notifying(self, factory: Callable[..., Any]) -> Callable[..., Any]:
         """A unit-of-work factory whose units wake the relay when they commit, so

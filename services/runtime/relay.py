@@ -3,6 +3,10 @@
 A message leaves the outbox only after the bus accepted it, so a crash or
 restart loses nothing; it may deliver a message twice, which consumers absorb
 (processed_events). Failed deliveries are retried with exponential backoff.
+
+Each event is published with the trace context it was written with (on: as
+a PRODUCER span of that trace, services/runtime/tracing.py). `published` and
+`failures` count publications for the metrics.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 from datetime import timedelta
 
 from ports.common import Clock, EventBus, OutboxStore
+from services.runtime import tracing
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +34,13 @@ class OutboxRelay:
         self._max_backoff = max_backoff
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        #: Events handed to the bus, and failed attempts, since start.
+        self.published = 0
+        self.failures = 0
+
+    @property
+    def store(self) -> OutboxStore:
+        return self._store
 
     def notify(self) -> None:
         """Something was committed to the outbox: relay it now, not at the next poll."""
@@ -44,8 +56,10 @@ class OutboxRelay:
             done = []
             for message in messages:
                 try:
-                    await self._bus.publish(message)
+                    with tracing.publishing(message) as outgoing:
+                        await self._bus.publish(outgoing)
                 except Exception as error:
+                    self.failures += 1
                     delay = min(timedelta(seconds=2 ** min(message.attempts, 16)),
                                 self._max_backoff)
                     log.warning("event delivery failed; retrying later", extra={
@@ -58,6 +72,7 @@ class OutboxRelay:
             if done:
                 await self._store.mark_published(done, self._clock.now())
                 published += len(done)
+                self.published += len(done)
             if len(messages) < self._batch:
                 return published
 

@@ -9,6 +9,9 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: First metrics port of `waqup up` when WAQUP_METRICS_PORT is unset.
+DEFAULT_UP_METRICS_PORT = 9464
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WAQUP_", extra="ignore")
@@ -60,6 +63,13 @@ class Settings(BaseSettings):
     #: How often the outbox relay polls when nothing woke it.
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     log_level: str = "INFO"
+    #: Port of a process's Prometheus metrics (`/metrics`, on the gRPC host);
+    #: 0 = off. `waqup serve`: unset is off. `waqup up` and `serve --workers N`:
+    #: worker i gets this port + i (unset: DEFAULT_UP_METRICS_PORT for `up`).
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    #: OTLP/gRPC endpoint for traces (`http://127.0.0.1:4317`; `https://` for
+    #: TLS); unset: no spans are recorded, trace ids are still in the logs.
+    otlp_endpoint: str | None = None
     #: Event loop of the worker processes: `uvloop` or `asyncio`.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     #: Password hashes computed at once per process (each holds ~19 MiB); 0 means
@@ -87,7 +97,8 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'waqup.db'}"
         return self
 
-    @field_validator("redis_url", "nats_url", "identity_target", "page_token_key", mode="before")
+    @field_validator("redis_url", "nats_url", "identity_target", "page_token_key",
+                     "metrics_port", "otlp_endpoint", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

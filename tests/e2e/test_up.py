@@ -75,10 +75,11 @@ def alive(pid: int) -> bool:
 
 
 def up_env(tmp_path: Path, database_url: str, grpc_port: int, http_port: int,
-           admin_port: int) -> dict[str, str]:
+           admin_port: int, metrics_port: int = 0) -> dict[str, str]:
     return {**os.environ, "WAQUP_DATA_DIR": str(tmp_path), "WAQUP_DATABASE_URL": database_url,
             "WAQUP_GRPC_PORT": str(grpc_port), "WAQUP_HTTP_PORT": str(http_port),
-            "WAQUP_ENVOY_ADMIN_PORT": str(admin_port), "WAQUP_LOG_LEVEL": "WARNING"}
+            "WAQUP_ENVOY_ADMIN_PORT": str(admin_port), "WAQUP_LOG_LEVEL": "WARNING",
+            "WAQUP_METRICS_PORT": str(metrics_port)}
 
 
 def start_up(env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -99,8 +100,9 @@ async def serving(port: int) -> bool:
 
 async def test_up_runs_workers_behind_envoy_and_replaces_a_dead_one(tmp_path: Path) -> None:
     grpc_port, http_port, admin_port = free_ports(2), free_ports(1), free_ports(1)
+    metrics_port = free_ports(2)
     up = start_up(up_env(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'waqup.db'}",
-                         grpc_port, http_port, admin_port))
+                         grpc_port, http_port, admin_port, metrics_port))
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}",
                                      timeout=10) as client:
@@ -115,6 +117,15 @@ async def test_up_runs_workers_behind_envoy_and_replaces_a_dead_one(tmp_path: Pa
             token = reply.json()["access_token"]
             me = await client.get("/v1/users/me", headers={"authorization": f"Bearer {token}"})
             assert me.status_code == 200, me.text
+
+            # Each worker serves its metrics on its own port (base + index).
+            served = 0.0
+            for port in (metrics_port, metrics_port + 1):
+                scraped = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+                served += sum(float(line.rsplit(" ", 1)[1]) for line in scraped.splitlines()
+                              if line.startswith("waqup_rpc_requests_total{")
+                              and 'method="/waqup.identity.v1.UserService/GetUser"' in line)
+            assert served == 1
 
             # Kill one worker: the supervisor starts a new one on the same port.
             workers = workers_of(up.pid)

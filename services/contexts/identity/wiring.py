@@ -18,11 +18,11 @@ def build(infra: Infrastructure) -> BuiltContext:
     if infra.store is not None:
         from adapters.memory.identity import memory_identity_uow
 
-        uow = memory_identity_uow(infra.store, infra.codec)
+        uow = memory_identity_uow(infra.store, infra.codec, infra.trace_context)
     else:
         from adapters.sql.identity import sql_identity_uow
 
-        uow = sql_identity_uow(infra.engine, infra.codec)
+        uow = sql_identity_uow(infra.engine, infra.codec, infra.trace_context)
     settings = infra.settings
     if infra.keyring is None:
         raise RuntimeError("identity signs tokens: it needs the signing key ring")
