@@ -73,18 +73,54 @@ def install_sqlite_hooks(sync_engine: Any) -> None:
     event.listen(sync_engine, "begin", _on_sqlite_begin)
 
 
+def _drop_pg_error_detail(context: Any) -> None:
+    """psycopg's message of a server error is the whole report: the DETAIL line
+    repeats the values of the failing row ("Key (email)=(ann@example.com)
+    already exists", "Failing row contains (...)"), CONTEXT may show the
+    parameters, and a data exception (SQLSTATE class 22) quotes the value it
+    refused ('invalid input syntax for type uuid: "ann@example.com"'). Errors
+    are logged, so keep the primary message only, without the refused value;
+    the full report stays readable in `orig.diag`."""
+    orig = context.original_exception
+    diag = getattr(orig, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    if not primary:
+        return
+    if (getattr(diag, "sqlstate", None) or "").startswith("22") and ": " in primary:
+        primary = primary.split(": ", 1)[0] + ": (value hidden)"
+    said = str(orig)
+    if said == primary:
+        return
+    orig.args = (primary,)
+    # SQLAlchemy's own exception has copied the message already.
+    wrapped = context.sqlalchemy_exception
+    if wrapped is not None and wrapped.args and isinstance(wrapped.args[0], str):
+        wrapped.args = (wrapped.args[0].replace(said, primary), *wrapped.args[1:])
+
+
+def _hide_pg_values(engine: AsyncEngine) -> AsyncEngine:
+    event.listen(engine.sync_engine, "handle_error", _drop_pg_error_detail)
+    return engine
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for `url` (postgresql://, postgres://, sqlite:///path or the
     explicit +psycopg / +aiosqlite forms). No I/O happens here except creating the
-    directory of a SQLite file."""
+    directory of a SQLite file.
+
+    Errors never carry the statement's parameters (`hide_parameters`), nor on
+    PostgreSQL the row values of the server's DETAIL line: they are personal
+    data (emails) or secrets (password hashes), and errors are logged."""
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
         prepare_sqlite_file(parsed)
-        engine = create_async_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
+        engine = create_async_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_SECONDS},
+                                     hide_parameters=True)
         install_sqlite_hooks(engine.sync_engine)
         return engine
-    return create_async_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True,
-                               pool_recycle=1800)
+    return _hide_pg_values(create_async_engine(
+        parsed, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800,
+        hide_parameters=True))
 
 
 class SqliteReaders:
@@ -104,7 +140,7 @@ class SqliteReaders:
         from sqlalchemy.pool import NullPool
 
         self.engine = create_sync_engine(
-            url.set(drivername="sqlite"), poolclass=NullPool,
+            url.set(drivername="sqlite"), poolclass=NullPool, hide_parameters=True,
             # Readers are on the event loop: give up quickly rather than block it.
             connect_args={"timeout": READER_BUSY_TIMEOUT_SECONDS,
                           "check_same_thread": False})
@@ -169,9 +205,9 @@ def autocommit_engine(engine: AsyncEngine) -> AsyncEngine:
     reader = _AUTOCOMMIT.get(engine.sync_engine)
     if reader is None:
         # Its own pool: connections are put in autocommit once, when made.
-        reader = create_async_engine(engine.url, isolation_level="AUTOCOMMIT",
-                                     pool_size=10, max_overflow=20, pool_pre_ping=True,
-                                     pool_recycle=1800)
+        reader = _hide_pg_values(create_async_engine(
+            engine.url, isolation_level="AUTOCOMMIT", pool_size=10, max_overflow=20,
+            pool_pre_ping=True, pool_recycle=1800, hide_parameters=True))
         _AUTOCOMMIT[engine.sync_engine] = reader
     return reader
 
