@@ -29,6 +29,12 @@ class HoldRepository(Protocol):
 
     async def sum_active(self, user_id: uuid.UUID) -> int: ...
 
+    async def list_active_created_before(self, cutoff: datetime, *, after: uuid.UUID | None,
+                                         limit: int) -> list[Hold]:
+        """Active holds created before `cutoff`, of every user, in id order,
+        strictly after `after` when given: at most `limit` of them."""
+        ...
+
 
 class Ledger(Protocol):
     async def append(self, entry: LedgerEntry) -> None: ...

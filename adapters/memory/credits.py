@@ -58,6 +58,14 @@ class MemoryHoldRepository:
         return sum(h.amount for h in self._holds.values()
                    if h.user_id == user_id and h.state is HoldState.ACTIVE)
 
+    async def list_active_created_before(self, cutoff: datetime, *, after: uuid.UUID | None,
+                                         limit: int) -> list[Hold]:
+        cutoff = utc(cutoff)
+        found = sorted((h for h in self._holds.values()
+                        if h.state is HoldState.ACTIVE and h.created_at < cutoff
+                        and (after is None or h.id > after)), key=lambda h: h.id)
+        return [replace(h) for h in found[:limit]]
+
 
 class MemoryLedger:
     def __init__(self, tables: Tables) -> None:

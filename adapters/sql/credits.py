@@ -105,6 +105,16 @@ class SqlHoldRepository:
                    credit_holds.c.state == HoldState.ACTIVE.value))
         return int(total or 0)
 
+    async def list_active_created_before(self, cutoff: datetime, *, after: uuid.UUID | None,
+                                         limit: int) -> list[Hold]:
+        query = (select(credit_holds)
+                 .where(credit_holds.c.state == HoldState.ACTIVE.value,
+                        credit_holds.c.created_at < cutoff)
+                 .order_by(credit_holds.c.id).limit(limit))
+        if after is not None:
+            query = query.where(credit_holds.c.id > after)
+        return [_hold(row) for row in await self._conn.execute(query)]
+
 
 class SqlLedger:
     def __init__(self, conn: AsyncConnection) -> None:

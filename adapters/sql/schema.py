@@ -101,6 +101,8 @@ audit_logs = Table(
     Column("details", json_type(), nullable=False),
     Column("created_at", Timestamp, nullable=False),
 )
+#: Retention: the oldest entries are found and deleted by this index.
+Index("ix_audit_logs_created_at", audit_logs.c.created_at)
 
 outbox = Table(
     "outbox", metadata,
@@ -138,6 +140,8 @@ credit_holds = Table(
     Column("resolved_at", Timestamp, nullable=True),
     CheckConstraint("amount > 0", name="amount_positive"),
 )
+#: The sweep of expired holds: active holds by age.
+Index("ix_credit_holds_state_created_at", credit_holds.c.state, credit_holds.c.created_at)
 
 credit_transactions = Table(
     "credit_transactions", metadata,
@@ -163,6 +167,7 @@ idempotency_keys = Table(
     Column("result", json_type(none_as_null=True), nullable=True),
     Column("created_at", Timestamp, nullable=False),
 )
+Index("ix_idempotency_keys_created_at", idempotency_keys.c.created_at)
 
 processed_events = Table(
     "processed_events", metadata,
@@ -170,4 +175,14 @@ processed_events = Table(
     Column("event_id", Uuid, nullable=False),
     Column("processed_at", Timestamp, nullable=False),
     PrimaryKeyConstraint("consumer", "event_id"),
+)
+Index("ix_processed_events_processed_at", processed_events.c.processed_at)
+
+#: Named leases with an expiry (ports.common.Leases): which process runs a
+#: scheduled job. A holder that dies stops renewing; its lease then expires.
+leases = Table(
+    "leases", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
 )

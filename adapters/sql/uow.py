@@ -44,6 +44,9 @@ class _InlineConnection:
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         return self._conn.execute(statement, parameters)
 
+    async def scalar(self, statement: Any, parameters: Any = None) -> Any:
+        return self._conn.scalar(statement, parameters)
+
 
 class _LazyPgConnection:
     """A read-only unit of work's connection on PostgreSQL, opened on first use:

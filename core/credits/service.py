@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from core.credits.model import (
@@ -26,9 +28,14 @@ if TYPE_CHECKING:
 
 T = TypeVar("T", Hold, LedgerEntry)
 
+log = logging.getLogger(__name__)
+
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
 SIGNUP_BONUS_CONSUMER = "credits.signup-bonus"
+#: The sweep of expired holds skips a hold it cannot release (logged); this
+#: many failures in a row stop it (the store is failing, not one hold).
+MAX_EXPIRY_FAILURES_IN_A_ROW = 3
 
 
 class RequestIdReused(InvalidArgument):
@@ -103,14 +110,64 @@ class CreditsService:
                 return hold
             if hold.state is not HoldState.ACTIVE:
                 raise ReservationNotActive(f"the reservation is {hold.state.value}")
-            account.release(hold.amount)
-            hold.state, hold.resolved_at = HoldState.RELEASED, self._clock.now()
-            await uow.holds.save(hold)
-            await uow.accounts.save(account)
+            await self._release_hold(uow, account, hold)
             return hold
 
         return await self._idempotent("release", request_id, (str(user_id), str(hold_id)),
                                       work, Hold.from_record)
+
+    async def expire_holds(self, max_age: timedelta, *, batch: int = 100) -> int:
+        """Release every active hold created more than `max_age` ago, so that a
+        caller that died between ReserveCredits and its Commit or Release does
+        not keep the credits held forever. Each hold is released exactly as
+        ReleaseReservation releases it, in its own transaction under its
+        account's lock, after checking again that it is still active: a
+        concurrent commit either wins (the hold is spent) or finds the hold
+        released (RESERVATION_NOT_ACTIVE). Safe to run twice or in several
+        processes at once. Returns how many holds it released."""
+        cutoff = self._clock.now() - max_age
+        released = failures = 0
+        after: uuid.UUID | None = None
+        while True:
+            async with self._uow(read_only=True) as uow:
+                candidates = await uow.holds.list_active_created_before(
+                    cutoff, after=after, limit=batch)
+            for hold in candidates:
+                try:
+                    released += await self._expire_hold(hold.user_id, hold.id, cutoff)
+                    failures = 0
+                except Exception:
+                    # One hold that cannot be released must not keep the others
+                    # held: log it and go on (it is tried again next time).
+                    # Several failures in a row are the store's, not a hold's.
+                    failures += 1
+                    if failures >= MAX_EXPIRY_FAILURES_IN_A_ROW:
+                        raise
+                    log.exception("could not release an expired hold", extra={
+                        "hold_id": str(hold.id), "user_id": str(hold.user_id)})
+            if len(candidates) < batch:
+                return released
+            after = candidates[-1].id
+
+    async def _expire_hold(self, user_id: uuid.UUID, hold_id: uuid.UUID,
+                           cutoff: datetime) -> bool:
+        async with self._uow() as uow:
+            account = await uow.accounts.get_for_update(user_id)
+            hold = await uow.holds.get(hold_id)  # read again under the account's lock
+            if hold is None or hold.state is not HoldState.ACTIVE or hold.created_at >= cutoff:
+                return False
+            await self._release_hold(uow, account, hold)
+            await uow.commit()
+            return True
+
+    async def _release_hold(self, uow: CreditsUnitOfWork, account: CreditAccount,
+                            hold: Hold) -> None:
+        """Give an active hold's credits back to `available` (ReleaseReservation
+        and the sweep of expired holds)."""
+        account.release(hold.amount)
+        hold.state, hold.resolved_at = HoldState.RELEASED, self._clock.now()
+        await uow.holds.save(hold)
+        await uow.accounts.save(account)
 
     async def grant(self, request_id: str, user_id: uuid.UUID, amount: int,
                     type_: TransactionType, reason: str) -> LedgerEntry:
