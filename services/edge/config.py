@@ -15,7 +15,11 @@ catch-all 404.
 
 Access control at the edge (see envoy/README.md): every routed method needs a
 valid access token except the declared token-less methods and the
-health check; Login and Register also have a per-client-address rate limit.
+health check; Login and Register also have a per-client-address rate limit
+(their routes carry it, as route metadata). Request bodies are limited in size
+(per route when a method takes more) and must be JSON or gRPC; slow clients are
+cut off; every error the edge answers itself is a google.rpc.Status JSON body
+with an ErrorInfo (LOCAL_REPLIES).
 
 Rendering imports the context declarations (protobuf descriptors), nothing
 that starts or connects; services/edge/process.py runs the binary.
@@ -27,8 +31,8 @@ import ipaddress
 import json
 import math
 import os
-import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -40,7 +44,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "envoy" / "envoy.yaml.tmpl"
 DESCRIPTOR_PATH = ROOT / "envoy" / "build" / "waqup.pb"
 
-ROUTE_TIMEOUT = "15s"
 
 #: The jwt_authn provider name; its stats are `http.edge.jwt_authn.*`.
 JWT_PROVIDER = "waqup_identity"
@@ -191,40 +194,93 @@ def _self_address(listen_host: str) -> str:
 
 # --- local replies ------------------------------------------------------------
 
-# HTTP status of an Envoy-generated reply -> google.rpc.Code for its JSON body.
-_LOCAL_REPLY_CODES = {
-    400: 3,   # INVALID_ARGUMENT (for example a request body that is not JSON)
-    401: 16,  # UNAUTHENTICATED (jwt_authn)
-    403: 7,   # PERMISSION_DENIED
-    404: 5,   # NOT_FOUND
-    405: 12,  # UNIMPLEMENTED
-    413: 3,   # INVALID_ARGUMENT (body too large)
-    429: 8,   # RESOURCE_EXHAUSTED (local rate limit)
-    500: 13,  # INTERNAL
-    502: 14,  # UNAVAILABLE
-    503: 14,  # UNAVAILABLE
-    504: 4,   # DEADLINE_EXCEEDED
-}
-
-# Local replies that also carry an ErrorInfo, with the reasons the services use.
-# Each: (status Envoy chose, CEL condition on the response code details or
-# None, ErrorInfo reason, status to answer with). The first match wins.
-# jwt_authn's details are `jwt_authn_access_denied{<its message, spaces as _>}`.
-_JWT_DENIED = "response.code_details.startsWith('jwt_authn_access_denied{"
-_LOCAL_REPLY_REASONS: list[tuple[int, str | None, str, int]] = [
-    (401, _JWT_DENIED + "Jwt_is_missing')", "TOKEN_MISSING", 401),
-    (401, _JWT_DENIED + "Jwt_is_expired')", "TOKEN_EXPIRED", 401),
-    (401, None, "INVALID_TOKEN", 401),
-    # jwt_authn answers a token for another audience with 403; to the client it
-    # is an invalid token like any other (RFC 6750 invalid_token: 401).
-    (403, _JWT_DENIED + "')", "INVALID_TOKEN", 401),
-    (429, None, "RATE_LIMITED", 429),
-]
 _ERROR_DOMAIN = "waqup.app"
+#: Native gRPC content types, as Envoy recognises them (application/grpc,
+#: application/grpc+proto, application/grpc;...; not grpc-web).
+_GRPC_TYPES = r"application/grpc(?:[+;].*)?"
+_ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+#: One message for every refused token: which check failed is the edge's
+#: business (access log: response_code_details), not the caller's.
+TOKEN_MESSAGE = "the access token is missing, expired or not valid"
 
 
-def _status_filter(status: int) -> dict[str, Any]:
-    return {"status_code_filter": {"comparison": {"op": "EQ", "value": {
+@dataclass(frozen=True)
+class LocalReply:
+    """How the edge answers one kind of error it produces itself.
+
+    status: the HTTP status Envoy (or a filter) chose; details: a prefix of the
+    response code details that must match too (None: any); answer: the HTTP
+    status sent; code and reason: the google.rpc.Status code and ErrorInfo
+    reason of the JSON body; message: fixed (never the client's input, proto
+    type names or upstream addresses); grpc_status: what native gRPC callers
+    get when Envoy's own mapping of `answer` would be UNKNOWN or wrong.
+    """
+
+    status: int
+    details: str | None
+    answer: int
+    code: int
+    reason: str
+    message: str
+    grpc_status: int | None = None
+
+
+_JWT_DENIED = "jwt_authn_access_denied{"
+_TRANSCODE_EARLY = "early_grpc_json_transcode_failure"
+_TRANSCODE = "grpc_json_transcode_failure"
+#: The request rules (RBAC filters) answer 403 with these details.
+_NOT_JSON_POLICY, _TOO_LARGE_POLICY = "not_json", "too_large"
+_RBAC_DENIED = "rbac_access_denied_matched_policy["
+
+#: Every error the edge answers itself, first match wins; then any other
+#: status >= 400 (INVALID_ARGUMENT / INTERNAL). google.rpc.Code numbers:
+#: 3 INVALID_ARGUMENT, 4 DEADLINE_EXCEEDED, 5 NOT_FOUND, 7 PERMISSION_DENIED,
+#: 8 RESOURCE_EXHAUSTED, 12 UNIMPLEMENTED, 13 INTERNAL, 14 UNAVAILABLE,
+#: 16 UNAUTHENTICATED.
+LOCAL_REPLIES: tuple[LocalReply, ...] = (
+    # The transcoder's own refusals: the path/query (early) or the body.
+    # Their text echoes the client's input and names proto types: replaced.
+    LocalReply(400, _TRANSCODE_EARLY, 400, 3, "MALFORMED_REQUEST",
+               "the path or query string is not valid for this method"),
+    LocalReply(400, _TRANSCODE, 400, 3, "MALFORMED_REQUEST",
+               "the request body is not valid JSON for this method"),
+    LocalReply(400, None, 400, 3, "MALFORMED_REQUEST", "the request is not valid HTTP"),
+    LocalReply(401, _JWT_DENIED + "Jwt_is_missing", 401, 16, "TOKEN_MISSING", TOKEN_MESSAGE),
+    LocalReply(401, _JWT_DENIED + "Jwt_is_expired", 401, 16, "TOKEN_EXPIRED", TOKEN_MESSAGE),
+    LocalReply(401, None, 401, 16, "INVALID_TOKEN", TOKEN_MESSAGE),
+    # jwt_authn answers a token for another audience with 403; to the client
+    # it is an invalid token like any other (RFC 6750 invalid_token: 401).
+    LocalReply(403, _JWT_DENIED, 401, 16, "INVALID_TOKEN", TOKEN_MESSAGE),
+    LocalReply(403, _RBAC_DENIED + _NOT_JSON_POLICY + "]", 415, 3, "UNSUPPORTED_MEDIA_TYPE",
+               "a request body must be JSON: send Content-Type: application/json"),
+    LocalReply(403, _RBAC_DENIED + _TOO_LARGE_POLICY + "]", 413, 3, "REQUEST_TOO_LARGE",
+               "the request body is larger than this method accepts", 3),
+    LocalReply(403, None, 403, 7, "PERMISSION_DENIED", "forbidden"),
+    LocalReply(404, None, 404, 5, "NOT_FOUND", "not found"),
+    LocalReply(405, None, 405, 12, "METHOD_NOT_ALLOWED", "method not allowed"),
+    LocalReply(408, None, 408, 4, "REQUEST_TIMEOUT",
+               "the request was not received in time", 4),
+    # The body filter's limit (a body over it arrives piece by piece), and
+    # the transcoder's own.
+    LocalReply(413, None, 413, 3, "REQUEST_TOO_LARGE",
+               "the request body is larger than this method accepts", 3),
+    LocalReply(426, None, 426, 3, "HTTP_VERSION_NOT_SUPPORTED",
+               "HTTP/1.0 is not supported: use HTTP/1.1 or HTTP/2"),
+    LocalReply(429, None, 429, 8, "RATE_LIMITED", "too many requests: retry later"),
+    LocalReply(431, None, 431, 3, "REQUEST_HEADERS_TOO_LARGE",
+               "the request headers are too large"),
+    LocalReply(500, None, 500, 13, "INTERNAL", "internal error"),
+    LocalReply(502, None, 502, 14, "UNAVAILABLE", "the service is unavailable: retry later"),
+    LocalReply(503, None, 503, 14, "UNAVAILABLE", "the service is unavailable: retry later"),
+    LocalReply(504, None, 504, 4, "DEADLINE_EXCEEDED", "the service did not answer in time", 4),
+)
+#: Any other error status Envoy answers with (>= 400): (code, reason, message).
+_OTHER_CLIENT_ERROR = (3, "BAD_REQUEST", "the request was refused")
+_OTHER_SERVER_ERROR = (13, "INTERNAL", "internal error")
+
+
+def _status_filter(status: int, op: str = "EQ") -> dict[str, Any]:
+    return {"status_code_filter": {"comparison": {"op": op, "value": {
         "default_value": status, "runtime_key": f"waqup.local_reply.{status}"}}}}
 
 
@@ -239,54 +295,57 @@ def _cel_filter(expression: str) -> dict[str, Any]:
     }}
 
 
+def _status_body(code: int, reason: str, message: str) -> dict[str, Any]:
+    return {"json_format": {
+                "code": code, "message": message,
+                "details": [{"@type": _ERROR_INFO, "reason": reason, "domain": _ERROR_DOMAIN}],
+            },
+            "content_type": "application/json"}
+
+
 def _local_reply_config() -> dict[str, Any]:
-    # Bodies only for REST callers: plain HTTP requests, or gRPC requests the
-    # transcoder made (they carry x-envoy-original-path). Native gRPC callers
-    # keep Envoy's grpc-status/grpc-message replies (grpc-status follows the
-    # final HTTP status); /healthz keeps its empty body.
+    # REST callers (plain HTTP requests, or gRPC requests the transcoder made:
+    # they carry x-envoy-original-path, which clients cannot send since the
+    # edge strips x-envoy-* request headers) get a google.rpc.Status JSON body
+    # with an ErrorInfo. Native gRPC callers get a trailers-only reply: the
+    # message becomes grpc-message, and grpc-status follows the HTTP status
+    # (Envoy's mapping) unless the table says otherwise.
     for_rest = {"or_filter": {"filters": [
         {"header_filter": {"header": {
-            "name": "content-type", "string_match": {"prefix": "application/grpc"},
+            "name": "content-type", "string_match": {"safe_regex": {"regex": _GRPC_TYPES}},
             "invert_match": True, "treat_missing_header_as_empty": True}}},
         {"header_filter": {"header": {"name": "x-envoy-original-path", "present_match": True}}},
     ]}}
-    mappers: list[dict[str, Any]] = []
-    for status, condition, reason, answer in _LOCAL_REPLY_REASONS:
-        filters = [_status_filter(status), for_rest]
-        if condition is not None:
-            filters.append(_cel_filter(condition))
+    rest: list[dict[str, Any]] = []
+    grpc: list[dict[str, Any]] = []
+    for reply in LOCAL_REPLIES:
+        condition = [_status_filter(reply.status)]
+        if reply.details is not None:
+            condition.append(_cel_filter(
+                f"response.code_details.startsWith({json.dumps(reply.details)})"))
+        changed = {"status_code": reply.answer} if reply.answer != reply.status else {}
+        rest.append({"filter": {"and_filter": {"filters": [*condition, for_rest]}},
+                     "body_format_override": _status_body(reply.code, reply.reason,
+                                                          reply.message),
+                     **changed})
         mapper: dict[str, Any] = {
-            "filter": {"and_filter": {"filters": filters}},
-            "body_format_override": {
-                "json_format": {
-                    "code": _LOCAL_REPLY_CODES[answer], "message": "%LOCAL_REPLY_BODY%",
-                    "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                                 "reason": reason, "domain": _ERROR_DOMAIN}],
-                },
-                "content_type": "application/json",
-            },
+            "filter": condition[0] if len(condition) == 1
+            else {"and_filter": {"filters": condition}},
+            "body_format_override": {"text_format_source": {"inline_string": reply.message}},
+            **changed,
         }
-        if answer != status:
-            mapper["status_code"] = answer
-        mappers.append(mapper)
-    # The same status changes for native gRPC callers (no body).
-    for status, condition, _, answer in _LOCAL_REPLY_REASONS:
-        if answer != status:
-            filters = [_status_filter(status)]
-            if condition is not None:
-                filters.append(_cel_filter(condition))
-            mappers.append({"filter": {"and_filter": {"filters": filters}},
-                            "status_code": answer})
-    for status, code in _LOCAL_REPLY_CODES.items():
-        mappers.append({
-            "filter": {"and_filter": {"filters": [
-                _status_filter(status), {"not_health_check_filter": {}}, for_rest]}},
-            "body_format_override": {
-                "json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%"},
-                "content_type": "application/json",
-            },
-        })
-    return {"mappers": mappers}
+        if reply.grpc_status is not None:
+            mapper["headers_to_add"] = [{
+                "header": {"key": "grpc-status", "value": str(reply.grpc_status)},
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]
+        grpc.append(mapper)
+    # Any other error: 5xx first (a 5xx also matches ">= 400").
+    for low, (code, reason, message) in ((500, _OTHER_SERVER_ERROR),
+                                         (400, _OTHER_CLIENT_ERROR)):
+        rest.append({"filter": {"and_filter": {"filters": [
+                        _status_filter(low, "GE"), for_rest]}},
+                     "body_format_override": _status_body(code, reason, message)})
+    return {"mappers": [*rest, *grpc]}
 
 
 # --- routes -------------------------------------------------------------------
@@ -305,38 +364,89 @@ def _jwt_per_route(*, required: bool) -> dict[str, Any]:
     return {_JWT_FILTER: config}
 
 
-def _route(name: str, match: dict[str, Any], cluster: str, *,
-           token_required: bool) -> dict[str, Any]:
-    return {
+#: Route metadata (filter_metadata namespace) the edge's filters read.
+ROUTE_METADATA = "waqup.edge"
+#: The route metadata value that puts a route under the per-address limit.
+_CREDENTIALS = "credentials"
+#: The (optional) filter that applies each route's own body limit.
+_ROUTE_BODY_LIMIT = "waqup.route_body_limit"
+
+
+def _route(name: str, match: dict[str, Any], cluster: str, *, timeout: float,
+           token_required: bool, credentials: bool = False,
+           body_limit: int | None = None) -> dict[str, Any]:
+    upstream_deadline = f"{round(timeout * 1000) + 1000}m"  # grpc-timeout: milliseconds
+    timeout_text = _seconds(timeout)
+    per_filter = _jwt_per_route(required=token_required)
+    if body_limit is not None:
+        per_filter[_ROUTE_BODY_LIMIT] = {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute",
+            "rbac": {"rules": _too_large_rbac(body_limit)}}
+    route: dict[str, Any] = {
         "name": name,
         # Transcoded REST calls arrive here too: the transcoder has already
         # rewritten them to the gRPC path with content-type application/grpc.
         "match": {**match, "grpc": {}},
         "route": {
             "cluster": cluster,
-            "timeout": ROUTE_TIMEOUT,
-            # A shorter grpc-timeout sent by a gRPC client wins.
-            "max_stream_duration": {"grpc_timeout_header_max": ROUTE_TIMEOUT},
+            # The router's timeout: 504 from the edge. (No max_stream_duration:
+            # with it, Envoy ignores `timeout` for gRPC requests, which every
+            # routed request is once transcoded, and sends the upstream a
+            # grpc-timeout equal to its own, so the service's own
+            # DEADLINE_EXCEEDED, without an ErrorInfo, could win the race.)
+            "timeout": timeout_text,
         },
-        "typed_per_filter_config": _jwt_per_route(required=token_required),
+        # The service's deadline, when the client set none (REST calls): a
+        # second after the edge's, so that the edge answers a slow call (and
+        # cancels the upstream stream). A native gRPC client's own
+        # grpc-timeout is kept, and its own deadline ends the call.
+        "request_headers_to_add": [{
+            "header": {"key": "grpc-timeout", "value": upstream_deadline},
+            "append_action": "ADD_IF_ABSENT"}],
+        "typed_per_filter_config": per_filter,
     }
+    if credentials:
+        # The local rate limit reads this (a metadata action on the route
+        # entry): the per-address limit belongs to the route, whatever query
+        # string or REST form the request came with.
+        route["metadata"] = {"filter_metadata": {ROUTE_METADATA: {"rate_limit": _CREDENTIALS}}}
+    return route
 
 
-def _routes(contexts: Sequence[str]) -> list[dict[str, Any]]:
+def _service_methods(service: str) -> list[str]:
+    for context in CONTEXTS.values():
+        if service in context.public_services:
+            short = service.rpartition(".")[2]
+            return [f"/{service}/{m.name}" for m in context.service(short).methods]
+    raise KeyError(service)
+
+
+def _routes(contexts: Sequence[str], body_limits: Mapping[str, int],
+            timeout: float) -> list[dict[str, Any]]:
+    """body_limits: only the routes whose limit differs from the listener's
+    default (the per-route override of the route_body_limit filter)."""
     routes: list[dict[str, Any]] = []
     for name in contexts:
         context = CONTEXTS[name]
-        # Token-less methods first, by exact path: they shadow the prefix route
-        # of their service, which requires a token for everything else.
-        for method in context.token_less_paths:
-            routes.append(_route(method, {"path": method}, name, token_required=False))
+        token_less = set(context.token_less_paths)
+        credentials = set(context.credential_paths)
         for service in context.public_services:
-            routes.append(_route(service, {"prefix": f"/{service}/"}, name,
-                                 token_required=True))
+            # Methods that differ from their service (no token, the per-address
+            # limit, their own body limit) get an exact-path route first: it
+            # shadows the prefix route of the service, which requires a token.
+            for method in _service_methods(service):
+                if method in token_less or method in credentials or method in body_limits:
+                    routes.append(_route(method, {"path": method}, name, timeout=timeout,
+                                         token_required=method not in token_less,
+                                         credentials=method in credentials,
+                                         body_limit=body_limits.get(method,
+                                                                    body_limits.get(service))))
+            routes.append(_route(service, {"prefix": f"/{service}/"}, name, timeout=timeout,
+                                 token_required=True, body_limit=body_limits.get(service)))
     # The benchmark's no-op baseline, and a probe for load balancers: public,
     # served by the first context's processes. Health/Watch stays unrouted.
     routes.append(_route(HEALTH_CHECK_METHOD, {"path": HEALTH_CHECK_METHOD}, contexts[0],
-                         token_required=False))
+                         timeout=timeout, token_required=False))
     # CORS preflights (OPTIONS with Origin and Access-Control-Request-Method)
     # are never transcoded, so without this route they would meet the catch-all
     # direct_response, and the CORS filter ignores routes without a route entry.
@@ -435,7 +545,6 @@ _CREDENTIALS_DESCRIPTOR = ("limit", "credentials")
 
 def _local_ratelimit_config(*, global_tokens: int | None, global_interval: float,
                             credential_tokens: int | None, credential_interval: float,
-                            credential_methods: Sequence[str],
                             max_addresses: int) -> dict[str, Any]:
     config: dict[str, Any] = {
         "@type": "type.googleapis.com/"
@@ -456,33 +565,90 @@ def _local_ratelimit_config(*, global_tokens: int | None, global_interval: float
     if global_tokens is not None:
         # The default bucket: every request through the listener takes a token.
         config["token_bucket"] = _token_bucket(global_tokens, global_interval)
-    if credential_tokens is not None and credential_methods:
+    if credential_tokens is not None:
         key, value = _CREDENTIALS_DESCRIPTOR
-        # Requests to a credential method (matched on the gRPC path: this filter
-        # runs after the transcoder, so REST and native gRPC alike) generate the
+        # Requests whose route carries the metadata rate_limit=credentials (the
+        # credential methods' routes, which match the gRPC path: REST and
+        # native gRPC alike, with or without a query string) generate the
         # descriptor [limit=credentials, remote_address=<client ip>]; other
-        # requests generate none (header_value_match fails) and take only the
-        # global bucket. These are the filter's own rate_limits, not the
-        # routes' (Envoy 1.40 deprecates route-level ones for local limits).
-        paths = "|".join(re.escape(method) for method in credential_methods)
+        # routes have no such metadata (skip_if_absent: no descriptor) and
+        # take only the global bucket. These are the filter's own rate_limits,
+        # not the routes' (Envoy 1.40 deprecates route-level ones for local
+        # limits); one metadata lookup per request, no regex.
         config["rate_limits"] = [{"actions": [
-            {"header_value_match": {
-                "descriptor_key": key, "descriptor_value": value, "expect_match": True,
-                "headers": [{"name": ":path", "string_match": {"safe_regex": {
-                    "regex": f"(?:{paths})"}}}],
+            {"metadata": {
+                "descriptor_key": key,
+                "metadata_key": {"key": ROUTE_METADATA, "path": [{"key": "rate_limit"}]},
+                "source": "ROUTE_ENTRY", "skip_if_absent": True,
             }},
             {"remote_address": {}},
         ]}]
         # The empty value of remote_address makes this descriptor a wildcard:
         # one bucket per distinct client address, created on first use and kept
         # in an LRU of max_dynamic_descriptors entries (this field only counts on
-        # the config that holds the descriptors, which is this one).
+        # the config that holds the descriptors, which is this one). Login and
+        # Register share it: one bucket per address for both.
         config["descriptors"] = [{
             "entries": [{"key": key, "value": value}, {"key": "remote_address", "value": ""}],
             "token_bucket": _token_bucket(credential_tokens, credential_interval),
         }]
         config["max_dynamic_descriptors"] = int(max_addresses)
     return config
+
+
+#: Media types a request body may have: JSON (REST; any case, parameters such
+#: as charset allowed) and gRPC (native gRPC).
+_BODY_TYPES = r"(?i:application/json)(?:;.*)?|" + _GRPC_TYPES
+_RBAC = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
+_MAX_INT64 = 2**63 - 1
+
+
+def _header(name: str, **match: Any) -> dict[str, Any]:
+    return {"header": {"name": name, **match}}
+
+
+def _too_large(limit: int) -> dict[str, Any]:
+    """The policy: a Content-Length over `limit`. The body filter before it
+    has the whole body and sets Content-Length when the client sent none (a
+    client-sent one was checked against the body by Envoy's codecs)."""
+    return {"permissions": [_header("content-length", range_match={
+                "start": int(limit) + 1, "end": _MAX_INT64})],
+            "principals": [{"any": True}]}
+
+
+def _too_large_rbac(limit: int) -> dict[str, Any]:
+    return {"action": "DENY", "policies": {_TOO_LARGE_POLICY: _too_large(limit)}}
+
+
+def _request_rules_config(body_cap: int) -> dict[str, Any]:
+    """An RBAC filter before the transcoder (which rewrites Content-Type and
+    drops Content-Length), after the body filter: denies (403, which the local
+    replies turn into 415 or 413) a request with a Content-Type other than JSON
+    or gRPC, with a body and no Content-Type, or with a body over the cap."""
+    has_content_type = _header("content-type", present_match=True)
+    not_json = {
+        "permissions": [{"or_rules": {"rules": [
+            # A Content-Type that is neither JSON nor gRPC.
+            {"and_rules": {"rules": [
+                has_content_type,
+                {"not_rule": _header("content-type",
+                                     string_match={"safe_regex": {"regex": _BODY_TYPES}})},
+            ]}},
+            # A body without a Content-Type.
+            {"and_rules": {"rules": [
+                {"not_rule": has_content_type},
+                _header("content-length", range_match={"start": 1, "end": _MAX_INT64}),
+            ]}},
+        ]}}],
+        "principals": [{"any": True}],
+    }
+    return {"@type": _RBAC, "rules": {"action": "DENY", "policies": {
+        _NOT_JSON_POLICY: not_json, _TOO_LARGE_POLICY: _too_large(body_cap)}}}
+
+
+def _body_buffer_config(limit: int) -> dict[str, Any]:
+    return {"@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
+            "max_request_bytes": int(limit)}
 
 
 def _cors_policy(origins: Sequence[str], max_age_seconds: int) -> dict[str, Any]:
@@ -507,6 +673,31 @@ def _cors_policy(origins: Sequence[str], max_age_seconds: int) -> dict[str, Any]
     }}
 
 
+#: Default largest request body (bytes) of a route: JSON APIs take small bodies.
+DEFAULT_MAX_REQUEST_BODY_BYTES = 64 * 1024
+
+
+def _body_limits(default: int, overrides: Mapping[str, int],
+                 contexts: Sequence[str]) -> dict[str, int]:
+    """Validated per-route body limits (method path or service name -> bytes)."""
+    if int(default) != default or default < 1:
+        raise ValueError(f"max_request_body_bytes must be a positive integer, not {default}")
+    known = {HEALTH_CHECK_METHOD}
+    for name in contexts:
+        for service in CONTEXTS[name].public_services:
+            known.add(service)
+            known.update(_service_methods(service))
+    limits = {}
+    for key, limit in overrides.items():
+        if key not in known:
+            raise ValueError(f"route_body_limits: {key!r} is not a routed method "
+                             "(/package.Service/Method) or public service (package.Service)")
+        if int(limit) != limit or limit < 1:
+            raise ValueError(f"route_body_limits[{key!r}] must be a positive integer")
+        limits[key] = int(limit)
+    return limits
+
+
 def render_envoy_config(
     *,
     listen_host: str = "127.0.0.1",
@@ -525,6 +716,13 @@ def render_envoy_config(
     credential_rate_limit_interval_seconds: float = 60.0,
     rate_limit_max_addresses: int = 10_000,
     xff_num_trusted_hops: int = 0,
+    max_request_body_bytes: int = DEFAULT_MAX_REQUEST_BODY_BYTES,
+    route_body_limits: Mapping[str, int] | None = None,
+    request_headers_timeout_seconds: float = 10.0,
+    request_timeout_seconds: float = 30.0,
+    stream_idle_timeout_seconds: float = 60.0,
+    idle_timeout_seconds: float = 60.0,
+    route_timeout_seconds: float = 15.0,
 ) -> str:
     """The Envoy bootstrap (YAML) for the given upstreams, one cluster per context.
 
@@ -544,6 +742,19 @@ def render_envoy_config(
         (LRU; an evicted address starts again with a full bucket).
     xff_num_trusted_hops: proxies in front of Envoy whose X-Forwarded-For is
         trusted for the client address (0: the TCP peer is the client).
+    max_request_body_bytes: the largest request body of a route (the JSON body
+        of a REST call, the framed message of a native gRPC call); larger: 413.
+    route_body_limits: per-route overrides of it, by gRPC method path
+        (`/pkg.Service/Method`) or public service (`pkg.Service`), for methods
+        that take uploads. No JSON body may exceed the largest of all limits.
+    request_headers_timeout_seconds: to receive the request headers (408).
+    request_timeout_seconds: to receive the whole request, body included (408).
+    stream_idle_timeout_seconds: a request with no activity either way (408
+        if no response started); keep it longer than the route timeout.
+    idle_timeout_seconds: a connection with no request in flight is closed.
+    route_timeout_seconds: how long a service may take to answer (504); the
+        service is given a deadline a second later (grpc-timeout) unless the
+        client sent its own.
     """
     unknown = sorted(set(upstreams) - set(CONTEXTS))
     if unknown:
@@ -558,19 +769,46 @@ def render_envoy_config(
     jwks_uri = f"http://{self_authority}:{int(listen_port)}{JWKS_PATH}"
     clusters = [_cluster(name, endpoints[name]) for name in contexts]
     clusters.append(_cluster(SELF_CLUSTER, [(self_host, int(listen_port))], grpc=False))
+    limits = _body_limits(max_request_body_bytes, route_body_limits or {}, contexts)
+    # Before the transcoder a REST request has no route yet (the catch-all), so
+    # the first body limit is the largest of all; when some route differs
+    # from the default, a second one after jwt_authn applies each route's own.
+    body_cap = max([int(max_request_body_bytes), *limits.values()])
+    per_route = {key: value for key, value in limits.items()
+                 if value != max_request_body_bytes}
+    route_body_limit_filters = ""
+    if per_route:
+        # The transcoder dropped Content-Length: this buffer holds the
+        # transcoded body and sets it again, then an RBAC filter compares it
+        # with the route's limit (per-route config) or the default.
+        buffer = _body_buffer_config(body_cap)
+        rbac = {"@type": _RBAC, "rules": _too_large_rbac(max_request_body_bytes)}
+        route_body_limit_filters = (
+            f"          - name: waqup.route_body\n"
+            f"            typed_config: {json.dumps(buffer)}\n"
+            f"          - name: {_ROUTE_BODY_LIMIT}\n"
+            f"            typed_config: {json.dumps(rbac)}")
     return Template(TEMPLATE_PATH.read_text()).substitute(
         listen_host=json.dumps(listen_host),
         listen_port=int(listen_port),
         admin_port=int(admin_port),
         xff_num_trusted_hops=int(xff_num_trusted_hops),
+        request_headers_timeout=json.dumps(_seconds(request_headers_timeout_seconds)),
+        request_timeout=json.dumps(_seconds(request_timeout_seconds)),
+        stream_idle_timeout=json.dumps(_seconds(stream_idle_timeout_seconds)),
+        idle_timeout=json.dumps(_seconds(idle_timeout_seconds)),
         descriptor_path=json.dumps(str(Path(descriptor_path).resolve())),
         transcoded_services=json.dumps([*services, HEALTH_SERVICE]),
         health_percentages=json.dumps({name: {"value": _min_healthy_percent(len(endpoints[name]))}
                                        for name in contexts}),
-        routes=json.dumps(_routes(contexts)),
+        routes=json.dumps(_routes(contexts, per_route, route_timeout_seconds)),
         virtual_host_filter_config=json.dumps(_cors_policy(cors_origins,
                                                            cors_max_age_seconds)),
         local_reply_config=json.dumps(_local_reply_config()),
+        body_cap=body_cap,
+        body_buffer_config=json.dumps(_body_buffer_config(body_cap)),
+        request_rules_config=json.dumps(_request_rules_config(body_cap)),
+        route_body_limit_filters=route_body_limit_filters,
         jwt_authn_config=json.dumps(_jwt_authn_config(
             issuer=jwt_issuer, audience=jwt_audience, jwks_uri=jwks_uri,
             cache_seconds=jwks_cache_seconds)),
@@ -579,8 +817,6 @@ def render_envoy_config(
             global_interval=global_rate_limit_interval_seconds,
             credential_tokens=credential_rate_limit,
             credential_interval=credential_rate_limit_interval_seconds,
-            credential_methods=[m for name in contexts
-                                for m in CONTEXTS[name].credential_paths],
             max_addresses=rate_limit_max_addresses)),
         clusters=json.dumps(clusters),
     )

@@ -71,6 +71,12 @@ class EnvoyProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
+    def metrics_url(self) -> str:
+        """Envoy's own metrics in the Prometheus text format (admin port, which
+        listens on 127.0.0.1 only: scrape from the same host)."""
+        return f"{self.admin_url}/stats/prometheus"
+
+    @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 

@@ -34,9 +34,20 @@ from services.edge.config import SELF_CLUSTER
 from services.gen.waqup.credits.v1 import credits_pb2
 from services.gen.waqup.identity.v1 import identity_pb2
 from tests.e2e.conftest import free_port
+from tests.e2e.rawhttp import chunked, edge_headers, raw_request
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
+LOGIN = "/waqup.identity.v1.AuthService/Login"
+SLOW_EMAIL = "slow@example.com"
+LEDGER_RESERVE = "/waqup.credits.v1.CreditLedgerService/ReserveCredits"
+ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def status_body(code: int, reason: str, message: str) -> dict[str, Any]:
+    """The google.rpc.Status JSON body of every error the edge answers itself."""
+    return {"code": code, "message": message,
+            "details": [{"@type": ERROR_INFO, "reason": reason, "domain": "waqup.app"}]}
 
 
 def descriptor_path() -> Path:
@@ -86,7 +97,15 @@ def test_upstreams_take_one_endpoint_or_several() -> None:
 
 @pytest.mark.parametrize("bad", [{"jwks_cache_seconds": 0}, {"jwks_cache_seconds": 1.5},
                                  {"global_rate_limit": 0},
-                                 {"credential_rate_limit_interval_seconds": 0}])
+                                 {"credential_rate_limit_interval_seconds": 0},
+                                 {"max_request_body_bytes": 0},
+                                 {"route_body_limits": {"/waqup.nothing.v1.X/Y": 10}},
+                                 {"route_body_limits": {LEDGER_RESERVE: 10}},
+                                 {"route_body_limits": {LOGIN: 0}},
+                                 {"request_timeout_seconds": 0},
+                                 {"request_headers_timeout_seconds": -1},
+                                 {"stream_idle_timeout_seconds": 0},
+                                 {"idle_timeout_seconds": 0}])
 def test_render_rejects_bad_parameters(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         edge.render_envoy_config(upstreams=edge.embedded_upstreams(), descriptor_path=Path("x"),
@@ -101,7 +120,11 @@ def test_render_rejects_bad_parameters(bad: dict[str, Any]) -> None:
       "credential_rate_limit": None}),
     (edge.embedded_upstreams("127.0.0.1", 50130, workers=4),
      {"cors_origins": ["https://app.example", "http://localhost:3000"],
-      "xff_num_trusted_hops": 1, "jwks_cache_seconds": 300}),
+      "xff_num_trusted_hops": 1, "jwks_cache_seconds": 300,
+      "max_request_body_bytes": 16 * 1024, "request_timeout_seconds": 5.5,
+      "request_headers_timeout_seconds": 2, "stream_idle_timeout_seconds": 20,
+      "idle_timeout_seconds": 30,
+      "route_body_limits": {"waqup.identity.v1.UserService": 1024, LOGIN: 1 << 20}}),
 ], ids=["embedded", "mesh", "workers"])
 def test_rendered_config_passes_envoy_validate(tmp_path: Path, upstreams: dict[str, Any],
                                                options: dict[str, Any]) -> None:
@@ -176,6 +199,8 @@ async def start_upstream(services: dict[str, dict[str, Handler]],
 
 async def login(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
     req = identity_pb2.LoginRequest.FromString(request)
+    if req.email == SLOW_EMAIL:  # an upstream that does not answer in time
+        await asyncio.sleep(3)
     if req.password != "secret":
         status = status_pb2.Status(code=code_pb2.UNAUTHENTICATED, message="invalid credentials")
         status.details.add().Pack(error_details_pb2.ErrorInfo(
@@ -264,7 +289,9 @@ async def running_edge(tmp_path: Path) -> AsyncIterator[Edge]:
     try:
         async with envoy_in_front(tmp_path, {"identity": [("127.0.0.1", identity.port)],
                                              "credits": ("127.0.0.1", credits.port)},
-                                  jwks_cache_seconds=1) as (envoy, port, access_log):
+                                  jwks_cache_seconds=1, request_timeout_seconds=1,
+                                  request_headers_timeout_seconds=1,
+                                  route_timeout_seconds=1) as (envoy, port, access_log):
             await envoy.wait_jwks_async(timeout=10)
             yield Edge(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}", identity, credits,
                        envoy, access_log, keyring)
@@ -353,7 +380,7 @@ async def test_unknown_paths_get_a_json_404(running_edge: Edge) -> None:
                                                 json={} if method == "POST" else None)
                 assert response.status_code == 404, (method, path, response.text)
                 assert response.headers["content-type"] == "application/json"
-                assert response.json() == {"code": 5, "message": "not found"}
+                assert response.json() == status_body(5, "NOT_FOUND", "not found")
                 assert response.headers["x-request-id"]
     assert not running_edge.credits.calls
     assert not running_edge.identity.calls
@@ -425,14 +452,11 @@ async def test_rest_and_grpc_share_the_port(running_edge: Edge) -> None:
                          "metadata": {}}],
         }
 
-        # Envoy's own errors are JSON too; unknown query parameters are refused.
+        # Envoy's own errors are JSON too.
         bad = await client.post("/v1/auth:login", content=b"{not json",
                                 headers={"content-type": "application/json"})
         assert bad.status_code == 400
         assert bad.json()["code"] == 3
-        typo = await client.get("/v1/users/me/creditAccount?pageSize=1")
-        assert typo.status_code == 400
-        assert typo.json()["code"] == 3
 
     method, metadata, _ = running_edge.identity.calls[0]
     assert method == "/waqup.identity.v1.AuthService/Login"
@@ -475,7 +499,9 @@ async def test_upstream_down_gives_json_503(running_edge: Edge) -> None:
     async with httpx.AsyncClient(base_url=running_edge.url) as client:
         response = await client.post("/v1/auth:login", json={"email": "a@b.c", "password": "x"})
     assert response.status_code == 503
-    assert response.json()["code"] == 14
+    # Not Envoy's "upstream connect error or disconnect/reset before headers...".
+    assert response.json() == status_body(14, "UNAVAILABLE",
+                                          "the service is unavailable: retry later")
     async with grpc.aio.insecure_channel(running_edge.grpc_target) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as error:
             await channel.unary_unary("/waqup.identity.v1.AuthService/Login")(b"", timeout=5)
@@ -496,3 +522,269 @@ def test_envoy_process_stop_is_idempotent(tmp_path: Path) -> None:
         assert envoy.stop() == 0
         assert not envoy.running
         assert envoy.stop() == 0
+
+
+# --- the edge's own errors, limits and headers ---------------------------------------
+
+
+TOO_LARGE = "the request body is larger than this method accepts"
+
+
+def http_head(method: str, path: str, *headers: str, version: str = "1.1") -> bytes:
+    lines = [f"{method} {path} HTTP/{version}", "Host: edge", *headers, "", ""]
+    return "\r\n".join(lines).encode()
+
+
+@pytest.mark.envoy
+async def test_every_edge_error_has_the_status_shape(running_edge: Edge) -> None:
+    """Each error Envoy answers itself: a google.rpc.Status JSON body with an
+    ErrorInfo (domain waqup.app), a fixed message that echoes nothing of the
+    request (no input, no proto type names, no upstream addresses)."""
+    port = int(running_edge.url.rsplit(":", 1)[1])
+    expired = JwtTokenIssuer(running_edge.keyring, "waqup-identity", "waqup-api", 1).issue(
+        "u1", (), datetime(2020, 1, 1, tzinfo=UTC)).token
+    token_message = edge.config.TOKEN_MESSAGE
+    json_type = {"content-type": "application/json"}
+    cases: list[tuple[str, dict[str, Any], int, int, str, str]] = [
+        # (case, httpx request, status, google.rpc.Code, reason, message)
+        ("body not JSON", {"method": "POST", "url": "/v1/auth:login", "headers": json_type,
+                           "content": b'{"email": "leak@example.com", "pass'},
+         400, 3, "MALFORMED_REQUEST", "the request body is not valid JSON for this method"),
+        ("wrong JSON type", {"method": "POST", "url": "/v1/auth:login", "headers": json_type,
+                             "content": b'{"email": {"leak": 1}}'},
+         400, 3, "MALFORMED_REQUEST", "the request body is not valid JSON for this method"),
+        ("bad query value", {"method": "GET",
+                             "url": "/v1/users/me/creditTransactions?page_size=leak"},
+         400, 3, "MALFORMED_REQUEST", "the path or query string is not valid for this method"),
+        ("no token", {"method": "GET", "url": "/v1/users/me/creditAccount"},
+         401, 16, "TOKEN_MISSING", token_message),
+        ("expired token", {"method": "GET", "url": "/v1/users/me/creditAccount",
+                           "headers": {"authorization": f"Bearer {expired}"}},
+         401, 16, "TOKEN_EXPIRED", token_message),
+        ("other audience", {"method": "GET", "url": "/v1/users/me/creditAccount",
+                            "headers": running_edge.bearer("other-api")},
+         401, 16, "INVALID_TOKEN", token_message),
+        ("garbage token", {"method": "GET", "url": "/v1/users/me/creditAccount",
+                           "headers": {"authorization": "Bearer leak.leak.leak"}},
+         401, 16, "INVALID_TOKEN", token_message),
+        ("unknown path", {"method": "GET", "url": "/v1/leak"}, 404, 5, "NOT_FOUND", "not found"),
+        ("body too large", {"method": "POST", "url": "/v1/auth:login", "headers": json_type,
+                            "json": {"email": "a@example.com", "password": "x" * 100_000}},
+         413, 3, "REQUEST_TOO_LARGE", TOO_LARGE),
+        ("not JSON", {"method": "POST", "url": "/v1/auth:login",
+                      "headers": {"content-type": "text/plain"}, "content": b"{}"},
+         415, 3, "UNSUPPORTED_MEDIA_TYPE",
+         "a request body must be JSON: send Content-Type: application/json"),
+        ("header too large", {"method": "GET", "url": "/v1/users/me",
+                              "headers": {"x-leak": "x" * 70_000}},
+         431, 3, "REQUEST_HEADERS_TOO_LARGE", "the request headers are too large"),
+        # The route timeout is 1 s here; the fake takes 3 s.
+        ("upstream too slow", {"method": "POST", "url": "/v1/auth:login",
+                               "json": {"email": SLOW_EMAIL, "password": "x"}},
+         504, 4, "DEADLINE_EXCEEDED", "the service did not answer in time"),
+    ]
+    async with httpx.AsyncClient(base_url=running_edge.url, timeout=10) as client:
+        for case, request, status, code, reason, message in cases:
+            response = await client.request(**request)
+            assert response.status_code == status, (case, response.text)
+            assert response.headers["content-type"] == "application/json", case
+            assert response.json() == status_body(code, reason, message), case
+            assert "leak" not in response.text and "waqup." not in response.json()["message"]
+            assert not edge_headers(response.headers), (case, response.headers)
+
+    # What httpx will not send: HTTP/1.0, a body that stops coming, headers that do.
+    raw = {
+        "HTTP/1.0": (await raw_request(port, http_head("GET", "/v1/users/me", version="1.0")),
+                     426, 3, "HTTP_VERSION_NOT_SUPPORTED",
+                     "HTTP/1.0 is not supported: use HTTP/1.1 or HTTP/2"),
+        "slow body": (await raw_request(port, http_head(
+            "POST", "/v1/auth:login", "Content-Type: application/json", "Content-Length: 100")
+            + b"{"), 408, 4, "REQUEST_TIMEOUT", "the request was not received in time"),
+        "slow headers": (await raw_request(port, b"GET /v1/users/me HTTP/1.1\r\nHost: e\r\n"),
+                         408, 4, "REQUEST_TIMEOUT", "the request was not received in time"),
+    }
+    for case, (response, status, code, reason, message) in raw.items():
+        assert response.status == status, (case, response)
+        assert response.headers["content-type"] == "application/json", case
+        assert response.json() == status_body(code, reason, message), case
+        assert not edge_headers(response.headers), case
+    assert raw["slow body"][0].elapsed < 3  # request_timeout_seconds=1, not 300 s
+    assert not [call for call in running_edge.identity.calls if call[1].get(
+        "x-envoy-original-path") != "/v1/auth:login" or b"leak" in call[2]]
+
+    # Native gRPC callers get grpc-status (and the same fixed message).
+    async with grpc.aio.insecure_channel(running_edge.grpc_target) as channel:
+        grpc_cases = [
+            (LOGIN, identity_pb2.LoginRequest(password="x" * 100_000).SerializeToString(), (),
+             grpc.StatusCode.INVALID_ARGUMENT, TOO_LARGE),
+            ("/waqup.credits.v1.CreditAccountService/GetCreditAccount", b"", (),
+             grpc.StatusCode.UNAUTHENTICATED, token_message),
+            ("/waqup.credits.v1.CreditAccountService/GetCreditAccount", b"",
+             (("authorization", f"Bearer {expired}"),),
+             grpc.StatusCode.UNAUTHENTICATED, token_message),
+            ("/waqup.leak.v1.Nothing/Leak", b"", (), grpc.StatusCode.UNIMPLEMENTED, "not found"),
+            # The route timeout (1 s) is shorter than the client's deadline (5 s).
+            (LOGIN, identity_pb2.LoginRequest(email=SLOW_EMAIL).SerializeToString(), (),
+             grpc.StatusCode.DEADLINE_EXCEEDED, "the service did not answer in time"),
+        ]
+        for path, request, metadata, code, message in grpc_cases:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await channel.unary_unary(path)(request, metadata=metadata, timeout=5)
+            assert (caught.value.code(), caught.value.details()) == (code, message), path
+
+
+@pytest.mark.envoy
+async def test_body_limits_per_route(tmp_path: Path) -> None:
+    """The default limit for every route; a route given its own (an upload method)
+    takes more, REST and native gRPC alike. Refused bodies never reach a worker."""
+    keyring = KeyRing.generate()
+    identity, [credits] = await start_fakes(keyring)
+    upstreams = {"identity": ("127.0.0.1", identity.port),
+                 "credits": ("127.0.0.1", credits.port)}
+    try:
+        async with envoy_in_front(tmp_path, upstreams, max_request_body_bytes=2048,
+                                  route_body_limits={LOGIN: 16384}) as (envoy, port, _), \
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            await envoy.wait_jwks_async(timeout=10)
+            token = JwtTokenIssuer(keyring, "waqup-identity", "waqup-api", 300).issue(
+                "u1", (), datetime.now(UTC)).token
+            auth = {"authorization": f"Bearer {token}"}
+
+            async def login_with(password_bytes: int) -> int:
+                response = await client.post("/v1/auth:login", json={
+                    "email": "a@example.com", "password": "x" * password_bytes})
+                return response.status_code
+
+            assert await login_with(8000) == 401          # its own limit: reached the fake
+            assert len(identity.calls) == 1
+            assert await login_with(20_000) == 413        # over its own limit
+            # Refresh keeps the default (the fake does not implement it: the 413
+            # proves the edge refused it first).
+            refresh = await client.post("/v1/auth:refresh", json={"refresh_token": "x" * 4000})
+            assert refresh.status_code == 413, refresh.text
+            small = await client.post("/v1/auth:refresh", json={"refresh_token": "x"})
+            assert small.status_code == 501  # reached the fake: UNIMPLEMENTED
+
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                login = channel.unary_unary(LOGIN)
+                request = identity_pb2.LoginRequest(email="a@example.com", password="x" * 8000)
+                with pytest.raises(grpc.aio.AioRpcError) as caught:
+                    await login(request.SerializeToString(), timeout=5)
+                assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED  # the fake's
+                get = channel.unary_unary(
+                    "/waqup.credits.v1.CreditAccountService/GetCreditAccount")
+                big = credits_pb2.GetCreditAccountRequest(name="x" * 4000)
+                with pytest.raises(grpc.aio.AioRpcError) as caught:
+                    await get(big.SerializeToString(), metadata=tuple(auth.items()), timeout=5)
+                assert (caught.value.code(), caught.value.details()) == (
+                    grpc.StatusCode.INVALID_ARGUMENT, TOO_LARGE)
+            assert len(identity.calls) == 2 and not credits.calls
+            assert (await client.get("/v1/users/me/creditAccount", headers=auth)).status_code == 200
+    finally:
+        await identity.server.stop(0)
+        await credits.server.stop(0)
+
+
+@pytest.mark.envoy
+async def test_unknown_fields_are_ignored(running_edge: Edge) -> None:
+    """One rule for the body and the query string: unknown fields are dropped
+    (the transcoder cannot refuse unknown body fields)."""
+    async with httpx.AsyncClient(base_url=running_edge.url) as client:
+        login = await client.post("/v1/auth:login?utm_source=leak", json={
+            "email": "a@example.com", "password": "secret", "remember_me": True})
+        assert login.status_code == 200, login.text
+        account = await client.get("/v1/users/me/creditAccount?pageSize=1",
+                                   headers=running_edge.bearer())
+        assert account.status_code == 200, account.text
+    _, _, request = running_edge.identity.calls[-1]
+    assert identity_pb2.LoginRequest.FromString(request) == identity_pb2.LoginRequest(
+        email="a@example.com", password="secret")
+
+
+@pytest.mark.envoy
+async def test_content_types(running_edge: Edge) -> None:
+    port = int(running_edge.url.rsplit(":", 1)[1])
+    body = b'{"email": "a@example.com", "password": "secret"}'
+    async with httpx.AsyncClient(base_url=running_edge.url) as client:
+        for content_type in ("application/json", "application/json; charset=utf-8",
+                             "Application/JSON"):
+            response = await client.post("/v1/auth:login", content=body,
+                                         headers={"content-type": content_type})
+            assert response.status_code == 200, (content_type, response.text)
+        accepted = len(running_edge.identity.calls)
+        for headers in ({"content-type": "text/plain"},
+                        {"content-type": "application/x-www-form-urlencoded"},  # curl -d
+                        {"content-type": "application/jsonp"},
+                        {"content-type": "application/grpc-web"},
+                        {}):
+            response = await client.post("/v1/auth:login", content=body, headers=headers)
+            assert response.status_code == 415, (headers, response.text)
+            assert response.json()["details"][0]["reason"] == "UNSUPPORTED_MEDIA_TYPE"
+        # Without a body, no content type is needed.
+        empty = await client.post(edge.HEALTH_CHECK_METHOD)
+        assert empty.status_code == 200, empty.text
+    # Chunked, without a content type.
+    response = await raw_request(port, http_head("POST", "/v1/auth:login",
+                                                 "Transfer-Encoding: chunked"),
+                                 chunked(body, 10))
+    assert response.status == 415
+    assert len(running_edge.identity.calls) == accepted
+    # Native gRPC content types pass (application/grpc, +proto).
+    async with grpc.aio.insecure_channel(running_edge.grpc_target) as channel:
+        reply = await channel.unary_unary(edge.HEALTH_CHECK_METHOD)(b"", timeout=5)
+        assert reply == health_pb2.HealthCheckResponse(status=SERVING).SerializeToString()
+
+
+@pytest.mark.envoy
+async def test_no_envoy_headers_in_or_out(running_edge: Edge) -> None:
+    """No server or x-envoy-* header leaves the edge, whatever the answer; the
+    x-envoy-* headers a client sends reach no service."""
+    sent = {"x-envoy-original-path": "/forged", "x-envoy-original-method": "DELETE",
+            "x-envoy-upstream-rq-timeout-ms": "1", "x-envoy-retry-on": "5xx",
+            "x-envoy-external-address": "203.0.113.9", "x-envoy-leak": "1"}
+    async with httpx.AsyncClient(base_url=running_edge.url) as client:
+        responses = [
+            await client.post("/v1/auth:login", headers=sent,
+                              json={"email": "a@example.com", "password": "secret"}),
+            await client.get("/v1/users/me/creditAccount", headers=running_edge.bearer()),
+            await client.get("/v1/users/me/creditAccount"),
+            await client.get("/v1/nothing"),
+            await client.get("/healthz"),
+            await client.options("/v1/users/me", headers={
+                "origin": "https://elsewhere.example", "access-control-request-method": "GET"}),
+        ]
+        for response in responses:
+            assert not edge_headers(response.headers), (response.url, response.headers)
+        assert [r.status_code for r in responses] == [200, 200, 401, 404, 200, 200]
+    async with grpc.aio.insecure_channel(running_edge.grpc_target) as channel:
+        call = channel.unary_unary(LOGIN)(
+            identity_pb2.LoginRequest(email="a@example.com", password="secret")
+            .SerializeToString(), metadata=tuple(sent.items()), timeout=5)
+        await call
+        assert not edge_headers(dict(await call.initial_metadata()))
+        assert not edge_headers(dict(await call.trailing_metadata()))
+    (_, rest, _), (_, native, _) = running_edge.identity.calls[-2:]
+    # Only Envoy's own: the transcoder's (the REST path and method), and the
+    # client address Envoy determined.
+    assert {k: v for k, v in rest.items() if k.startswith("x-envoy-")} == {
+        "x-envoy-original-path": "/v1/auth:login", "x-envoy-original-method": "POST",
+        "x-envoy-external-address": "127.0.0.1"}
+    assert {k: v for k, v in native.items() if k.startswith("x-envoy-")} == {
+        "x-envoy-external-address": "127.0.0.1"}
+
+
+@pytest.mark.envoy
+async def test_prometheus_metrics(running_edge: Edge) -> None:
+    """Envoy's own metrics, for Prometheus, on the admin port (127.0.0.1 only)."""
+    async with httpx.AsyncClient() as client:
+        await client.get(f"{running_edge.url}/v1/users/me/creditAccount",
+                         headers=running_edge.bearer())
+        response = await client.get(running_edge.envoy.metrics_url)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert "# TYPE envoy_http_downstream_rq_total counter" in text
+    assert 'envoy_cluster_upstream_rq_total{envoy_cluster_name="credits"} 1' in text
+    assert 'envoy_http_local_rate_limit_ok{envoy_local_http_ratelimit_prefix="edge_rate_limit"}' \
+        in text
+    assert running_edge.envoy.metrics_url.startswith("http://127.0.0.1:")

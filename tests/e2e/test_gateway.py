@@ -197,7 +197,8 @@ async def test_internal_rpcs_are_unreachable_even_with_a_service_token(
         response = await gateway.client.post(f"/{LEDGER}/{method}", json={},
                                              headers=bearer(token))
         assert response.status_code == 404, (method, response.text)
-        assert response.json() == {"code": 5, "message": "not found"}
+        assert response.json()["message"] == "not found"
+        assert reason(response.json()) == "NOT_FOUND"
     # An OPTIONS that is not a real preflight (empty request method) is no way in.
     for headers in ({"origin": ORIGIN, "access-control-request-method": ""},
                     {"origin": "", "access-control-request-method": "POST"}):
@@ -275,6 +276,12 @@ async def test_global_rate_limit(gateway: RealEdge, tmp_path: Path) -> None:
         assert response.json()["code"] == 8 and reason(response.json()) == "RATE_LIMITED"
         assert ratelimit_headers(response)[:2] == ("5", "0")
         assert (await small.client.get("/healthz")).status_code == 200  # never limited
+        # The credential methods take a token from the global bucket too: this
+        # address has its whole Login bucket, and is refused all the same.
+        async with small.client_from("127.0.0.9") as client:
+            login = await client.post("/v1/auth:login", json={
+                "email": "nobody@example.com", "password": "not-the-password"})
+        assert login.status_code == 429 and reason(login.json()) == "RATE_LIMITED"
         async with grpc.aio.insecure_channel(small.grpc_target) as channel:
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await channel.unary_unary(HEALTH_CHECK_METHOD)(b"", timeout=5)
