@@ -1,11 +1,12 @@
-"""Ports shared by every context: time, cache, outbox and events."""
+"""Ports shared by every context: time, cache, outbox and events, leases and
+retention."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -152,4 +153,47 @@ class UnitOfWork(Protocol):
 class ProcessedEvents(Protocol):
     async def add(self, consumer: str, event_id: uuid.UUID, at: datetime) -> bool:
         """Record that `consumer` handled `event_id`; False if it already had."""
+        ...
+
+
+class Leases(Protocol):
+    """Named leases with an expiry: at any time at most one owner holds a name,
+    until it releases it or stops renewing it and the lease expires. Shared by
+    every process (and machine) that uses the same backend, so that one of
+    them runs a scheduled job. Owners are opaque strings, unique per process."""
+
+    async def acquire(self, name: str, owner: str, ttl: timedelta) -> bool:
+        """Take `name` for `owner` until `ttl` from now, or renew it for `ttl`
+        from now if `owner` holds it already. False while another owner's lease
+        has not expired. Atomic: of several contenders at once, one wins."""
+        ...
+
+    async def release(self, name: str, owner: str) -> None:
+        """Give `name` up at once if `owner` holds it; a no-op otherwise."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Retention(Protocol):
+    """Deletes rows kept for a limited time. Each call deletes at most `limit`
+    of the matching rows, oldest first, in one short transaction (no long
+    locks), and returns how many it deleted; callers repeat while a call
+    deletes `limit`."""
+
+    async def delete_idempotency_keys(self, created_before: datetime, limit: int) -> int:
+        """Idempotency keys claimed before `created_before`."""
+        ...
+
+    async def delete_processed_events(self, processed_before: datetime, limit: int) -> int:
+        """Records of events handled before `processed_before`."""
+        ...
+
+    async def delete_published_outbox(self, published_before: datetime, limit: int) -> int:
+        """Outbox messages published before `published_before`; never one that
+        is not published yet, however old."""
+        ...
+
+    async def delete_audit_logs(self, created_before: datetime, limit: int) -> int:
+        """Audit log entries written before `created_before`."""
         ...

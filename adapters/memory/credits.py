@@ -92,12 +92,13 @@ class MemoryLedger:
 class MemoryIdempotencyStore:
     def __init__(self, tables: Tables) -> None:
         self._records = tables.idempotency_keys
+        self._created_at = tables.idempotency_created_at
 
     async def claim(self, key: str, fingerprint: str, at: datetime) -> IdempotencyRecord | None:
         prior = self._records.get(key)
         if prior is not None:
             return prior
-        utc(at)  # refuse a naive time, as SQL does
+        self._created_at[key] = utc(at)  # refuses a naive time, as SQL does
         self._records[key] = IdempotencyRecord(key=key, fingerprint=fingerprint, result=None)
         return None
 

@@ -60,6 +60,8 @@ class Tables:
     credit_holds: dict[uuid.UUID, Hold] = field(default_factory=dict)
     credit_transactions: dict[uuid.UUID, LedgerEntry] = field(default_factory=dict)
     idempotency_keys: dict[str, IdempotencyRecord] = field(default_factory=dict)
+    #: When each idempotency key was claimed (its SQL row's created_at).
+    idempotency_created_at: dict[str, datetime] = field(default_factory=dict)
     processed_events: dict[tuple[str, uuid.UUID], datetime] = field(default_factory=dict)
 
 

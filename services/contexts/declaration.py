@@ -27,6 +27,7 @@ from core.shared.events import DomainEvent
 
 if TYPE_CHECKING:
     from services.runtime.infrastructure import Infrastructure
+    from services.runtime.scheduler import Job
 
 
 def _has_http_rule(method: MethodDescriptor) -> bool:
@@ -72,6 +73,9 @@ class BuiltContext:
     servicers: dict[str, Any]
     #: Long-running loops, started with the process and cancelled on close.
     loops: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: Periodic jobs, run by the process's scheduler (one runner per job
+    #: across all processes: services/runtime/scheduler.py).
+    jobs: list[Job] = field(default_factory=list)
     #: The context's unit-of-work factory (tests and jobs reach the store through it).
     uow: Any = None
 

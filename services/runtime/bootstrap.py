@@ -29,6 +29,8 @@ from services.runtime.events import ProtobufEventCodec
 from services.runtime.infrastructure import Infrastructure
 from services.runtime.metrics import CountingCache, EventMetrics
 from services.runtime.relay import OutboxRelay
+from services.runtime.retention import retention_for, shared_retention_jobs
+from services.runtime.scheduler import Scheduler
 from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,8 @@ class Container:
     engine: Any = None
     #: Deliveries to this process's consumers (services.runtime.metrics).
     events: EventMetrics = field(default_factory=EventMetrics)
+    #: Runs the periodic jobs (one of its loops), or None when there are none.
+    scheduler: Scheduler | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -103,7 +107,8 @@ def build(settings: Settings | None = None, contexts: Collection[str] | None = N
     embedded mode; some of them: a mesh process).
 
     Overrides: clock, cache, hasher, keyring, store (a MemoryStore, implies memory
-    persistence), bus, jwks_source (for a process without the token issuer).
+    persistence), bus, jwks_source (for a process without the token issuer),
+    leases (of the scheduled jobs).
     """
     from adapters.jwt.keys import KeyRing
     from adapters.jwt.tokens import JwtTokenVerifier
@@ -222,9 +227,44 @@ def build(settings: Settings | None = None, contexts: Collection[str] | None = N
             bus.subscribe(consumed.topic, consumed.consumer,
                           _handler(consumed, context, events))
 
+    # Periodic jobs: retention of the shared tables and the contexts' own jobs,
+    # in every worker, each run by one of them at a time (a lease per job).
+    jobs = shared_retention_jobs(retention_for(infra.store, infra.engine), clock, settings)
+    for context in built.values():
+        jobs.extend(context.jobs)
+    scheduler = None
+    if jobs:
+        scheduler = Scheduler(jobs, _job_leases(settings, infra, checks, closers))
+        loops.append(scheduler.run)
+
     return Container(settings=settings, declarations=served, clock=clock, cache=cache,
                      verifier=verifier, bus=bus, relay=relay, built=built, checks=checks,
-                     closers=closers, loops=loops, engine=infra.engine, events=events)
+                     closers=closers, loops=loops, engine=infra.engine, events=events,
+                     scheduler=scheduler)
+
+
+def _job_leases(settings: Settings, infra: Infrastructure,
+                checks: list[Callable[[], Awaitable[None]]],
+                closers: list[Callable[[], Awaitable[None]]]) -> Any:
+    """Where the scheduler's leases live: WAQUP_SCHEDULER_LOCK (the database by
+    default, Redis on request), or the `leases` override."""
+    leases = infra.overrides.get("leases")
+    if leases is not None:
+        return leases
+    if settings.scheduler_lock == "redis":
+        from adapters.redis.leases import RedisLeases
+
+        redis_leases = RedisLeases(settings.redis_url or "")
+        checks.append(redis_leases.ping)
+        closers.append(redis_leases.close)
+        return redis_leases
+    if infra.store is not None:
+        from adapters.memory.leases import MemoryLeases
+
+        return MemoryLeases(infra.clock)
+    from adapters.sql.leases import SqlLeases
+
+    return SqlLeases(infra.engine, infra.clock)
 
 
 def page_token_key(settings: Settings) -> bytes:

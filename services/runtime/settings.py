@@ -62,6 +62,31 @@ class Settings(BaseSettings):
     refresh_token_ttl_days: int = Field(default=30, gt=0, le=365)
     #: How often the outbox relay polls when nothing woke it.
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
+
+    # --- scheduled jobs (services/runtime/scheduler.py) ---
+    #: A credit hold not committed or released this long after ReserveCredits
+    #: is released by the sweep (its caller is presumed dead).
+    hold_ttl_seconds: float = Field(default=1800.0, gt=0)
+    #: How often the sweep of expired holds runs; 0 = never.
+    hold_sweep_interval_seconds: float = Field(default=60.0, ge=0)
+    #: How often each retention job runs; 0 = never.
+    retention_interval_seconds: float = Field(default=3600.0, ge=0)
+    #: Rows deleted per statement (and transaction) by a retention job.
+    retention_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    #: Idempotency keys (request ids) are kept this long.
+    idempotency_retention_hours: float = Field(default=24.0, gt=0)
+    #: Records of handled events are kept this long: longer than any
+    #: redelivery, including a replay of a NATS stream (which keeps messages
+    #: 7 days), or a replayed event would be handled twice.
+    processed_events_retention_days: float = Field(default=14.0, gt=7)
+    #: Published outbox messages are kept this long (unpublished ones always).
+    outbox_retention_days: float = Field(default=7.0, gt=0)
+    #: Audit log entries are kept this long.
+    audit_log_retention_days: float = Field(default=365.0, gt=0)
+    #: Where the jobs' leases live (one runner per job across all processes):
+    #: `database` (a lease row in WAQUP_DATABASE_URL; in memory for memory://)
+    #: or `redis` (WAQUP_REDIS_URL, SET NX PX).
+    scheduler_lock: Literal["database", "redis"] = "database"
     log_level: str = "INFO"
     #: Port of a process's Prometheus metrics (`/metrics`, on the gRPC host);
     #: 0 = off. `waqup serve`: unset is off. `waqup up` and `serve --workers N`:
@@ -102,6 +127,12 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _redis_lock_needs_redis(self) -> Settings:
+        if self.scheduler_lock == "redis" and not self.redis_url:
+            raise ValueError("scheduler_lock=redis needs redis_url (WAQUP_REDIS_URL)")
+        return self
 
     @model_validator(mode="after")
     def _activation_covers_propagation(self) -> Settings:

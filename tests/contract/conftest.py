@@ -38,6 +38,8 @@ class Backend:
     credits_uow: Callable[[], Any]
     outbox_store: Any
     engine: AsyncEngine | None = None
+    #: The MemoryStore of the memory backend.
+    store: MemoryStore | None = None
 
     @property
     def is_sql(self) -> bool:
@@ -95,7 +97,7 @@ async def backend(backend_name: str, database: Any) -> AsyncIterator[Backend]:
     if backend_name == "memory":
         store = MemoryStore()
         yield Backend("memory", memory_identity_uow(store, codec, current_trace.get),
-                      memory_credits_uow(store), MemoryOutboxStore(store))
+                      memory_credits_uow(store), MemoryOutboxStore(store), store=store)
         return
     if backend_name == "sqlite":
         engine = create_engine(database)

@@ -9,6 +9,7 @@ from core.identity.service import IdentityService
 from services.contexts.declaration import BuiltContext
 from services.contexts.identity.servicers import AuthServicer, UserServicer
 from services.runtime.infrastructure import Infrastructure
+from services.runtime.retention import audit_log_retention_job, retention_for
 
 
 def build(infra: Infrastructure) -> BuiltContext:
@@ -32,5 +33,7 @@ def build(infra: Infrastructure) -> BuiltContext:
         max_concurrent=settings.password_hash_concurrency)
     service = IdentityService(infra.notifying(uow), hasher, issuer, infra.clock, infra.cache,
                               refresh_ttl=timedelta(days=settings.refresh_token_ttl_days))
-    return BuiltContext(service=service, uow=uow, servicers={
+    jobs = audit_log_retention_job(retention_for(infra.store, infra.engine), infra.clock,
+                                   settings)
+    return BuiltContext(service=service, uow=uow, jobs=jobs, servicers={
         "AuthService": AuthServicer(service), "UserService": UserServicer(service)})
