@@ -212,6 +212,24 @@ def autocommit_engine(engine: AsyncEngine) -> AsyncEngine:
     return reader
 
 
+def _broken_connection_errors(asyncpg: Any) -> tuple[type[BaseException], ...]:
+    """What a read on a connection the server or the network dropped raises.
+    After pg_terminate_backend the server sends 57P01 (AdminShutdownError) or
+    just closes the socket; a read already under way then sees
+    ConnectionDoesNotExistError, and the protocol can be left mid-state
+    (InternalClientError "another operation is in progress" / "cannot switch
+    to state"). All of them mean this connection is done, not that the read
+    is wrong."""
+    return (
+        asyncpg.PostgresConnectionError,  # ConnectionDoesNotExistError, class 08
+        asyncpg.exceptions.OperatorInterventionError,  # class 57: admin shutdown...
+        asyncpg.InterfaceError,
+        asyncpg.exceptions.InternalClientError,
+        ConnectionError,
+        OSError,
+    )
+
+
 class PgReaders:
     """A small pool of asyncpg connections for the hottest reads on PostgreSQL.
 
@@ -239,14 +257,14 @@ class PgReaders:
         self._closing: set[asyncio.Future[None]] = set()
         self._closed = False
 
-    async def acquire(self) -> Any:
-        """A connection of the pool (a new one when none is idle); waits while
-        `size` are in use."""
+    async def acquire(self, *, fresh: bool = False) -> Any:
+        """A connection of the pool (a new one when none is idle, or always when
+        `fresh`); waits while `size` are in use."""
         await self._slots.acquire()
         try:
             if self._closed:
                 raise RuntimeError("the PostgreSQL readers are closed")
-            while self._idle:
+            while self._idle and not fresh:
                 conn = self._idle.pop()
                 if not conn.is_closed():
                     return conn
@@ -260,7 +278,9 @@ class PgReaders:
     def release(self, conn: Any, *, broken: bool = False) -> None:
         """Back to the pool; closed instead when `broken`, not idle (a statement
         failed half-way) or after dispose()."""
-        if broken or self._closed or conn.is_closed() or conn.is_in_transaction():
+        if broken:
+            conn.terminate()  # no goodbye on a connection in an unknown state
+        elif self._closed or conn.is_closed() or conn.is_in_transaction():
             if not conn.is_closed():
                 closing = asyncio.ensure_future(conn.close())
                 self._closing.add(closing)
@@ -269,17 +289,27 @@ class PgReaders:
             self._idle.append(conn)
         self._slots.release()
 
+    def _drop_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.terminate()
+
     async def fetchone(self, query: str, params: tuple[Any, ...]) -> Any:
         """One row of `query`, on a pooled connection; retried once on a new
         connection when the first one turns out to be broken."""
         import asyncpg
 
         for attempt in (1, 2):
-            conn = await self.acquire()
+            conn = await self.acquire(fresh=attempt == 2)
             try:
                 row = await conn.fetchrow(query, *params)
-            except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError):
+            except _broken_connection_errors(asyncpg):
                 self.release(conn, broken=True)
+                # Whatever dropped this one (a server restart, a failover, a
+                # terminated backend) has most likely dropped its idle
+                # siblings too, and another reader may hand one back at any
+                # moment: the retry opens a new connection.
+                self._drop_idle()
                 if attempt == 2:
                     raise
                 continue

@@ -226,3 +226,21 @@ async def test_reads_survive_connections_the_server_dropped(backend: Backend) ->
             return await reader.accounts.get(user)
 
     assert await asyncio.gather(*(read() for _ in range(50))) == [CreditAccount(user, 3, 0)] * 50
+
+    # Connections dropped while reads are under way on them: each read gets
+    # its row (from a new connection), none sees the protocol's own errors.
+    # The connections that exist before the reads start are the ones
+    # dropped (a reconnect racing a second drop is a failure worth seeing).
+    async def terminate(pids: list[int]) -> None:
+        async with backend.engine.connect() as conn:  # type: ignore[union-attr]
+            await conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid"),
+                {"pids": pids})
+
+    for _ in range(5):
+        async with backend.engine.connect() as conn:
+            pids = list((await conn.execute(text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"))).scalars())
+        results = await asyncio.gather(*(read() for _ in range(30)), terminate(pids))
+        assert results[:30] == [CreditAccount(user, 3, 0)] * 30
