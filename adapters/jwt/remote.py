@@ -76,7 +76,10 @@ class RemoteKeyVerifier:
     async def _run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._refresh)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancellation
+                # that arrives as the event is set, and close() then waits forever.
+                async with asyncio.timeout(self._refresh):
+                    await self._wake.wait()
             self._wake.clear()
             # An unknown kid may be a forgery: refetch at most every min_refetch s.
             wait = self._last_fetch + self._min_refetch - time.monotonic()

@@ -83,7 +83,10 @@ class OutboxRelay:
             except Exception:
                 log.exception("outbox relay pass failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancellation
+                # that arrives as the event is set, and close() then waits forever.
+                async with asyncio.timeout(self._poll):
+                    await self._wake.wait()
             self._wake.clear()
 
     def start(self) -> None:

@@ -97,3 +97,26 @@ async def test_refresh_failure_keeps_known_keys(tmp_path) -> None:
         assert verifier.verify(token(ring)).has_role("user")
     finally:
         await verifier.close()
+
+
+async def test_close_while_a_refetch_is_being_triggered(tmp_path) -> None:
+    """A wake-up and close() in the same instant: the refresh task still stops
+    (asyncio.wait_for on 3.11 returned the event's result and dropped the
+    cancellation, and close() then waited forever)."""
+    for _ in range(20):
+        verifier = RemoteKeyVerifier(FakeJwks(KeyRing.load_or_create(tmp_path)), ISS, AUD,
+                                     refresh_seconds=3600, min_refetch_seconds=0)
+        await verifier.start()
+        await asyncio.sleep(0.01)  # the task is waiting for a wake-up
+
+        async def wake_and_close(verifier: RemoteKeyVerifier = verifier) -> None:
+            with pytest.raises(Unauthenticated):
+                verifier.verify(token(KeyRing.generate()))  # unknown key: wakes the task
+            await verifier.close()  # cancels it in the same loop iteration
+
+        # asyncio.wait, not wait_for: a hung stop must show, not be cancelled.
+        running = asyncio.ensure_future(wake_and_close())
+        finished, _ = await asyncio.wait({running}, timeout=2)
+        if not finished:
+            running.cancel()
+        assert finished, "it never stopped"
