@@ -334,28 +334,36 @@ class RequestPath:
         if logged and self._access_log is not None:
             self._access_log.write(method, info, code.name, reason, elapsed)
 
-    def unary(self, method: str, behavior: Behavior, request_type: type[Message],
-              response_type: type[Message], access: Access, *,
-              logged: bool = True) -> grpc.RpcMethodHandler:
-        """The handler of the unary method `method` (`/pkg.Service/Method`)."""
-        authenticate, read = self._admission(request_type, access)
+    def _answer_once(self, method: str, behavior: Callable[..., Any],
+                     authenticate: Callable[[RequestInfo, str], None],
+                     parse: Callable[[Any], Any], logged: bool) -> Callable[..., Any]:
+        """The coroutine serving one call that ends with one answer (a unary
+        call, or a stream whose behaviour writes its responses and returns)."""
         start, fail, finish = self._start, self._fail, self._finish
 
-        async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        async def handle(incoming: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
             info, authorization, token = start(method, context)
             code, reason = grpc.StatusCode.OK, ""
             try:
                 authenticate(info, authorization)
-                return await behavior(read(raw), context)
+                return await behavior(parse(incoming), context)
             except BaseException as error:
                 code, reason = _outcome(error, context)
                 await fail(method, context, error)
             finally:
                 finish(method, info, token, code, reason, started, logged)
 
+        return handle
+
+    def unary(self, method: str, behavior: Behavior, request_type: type[Message],
+              response_type: type[Message], access: Access, *,
+              logged: bool = True) -> grpc.RpcMethodHandler:
+        """The handler of the unary method `method` (`/pkg.Service/Method`)."""
+        authenticate, read = self._admission(request_type, access)
         return grpc.unary_unary_rpc_method_handler(
-            handle, request_deserializer=None,
+            self._answer_once(method, behavior, authenticate, read, logged),
+            request_deserializer=None,
             response_serializer=response_type.SerializeToString)
 
     def stream(self, method: str, behavior: Callable[..., Any], request_type: type[Message],
@@ -389,18 +397,7 @@ class RequestPath:
             finally:
                 finish(method, info, token, code, reason, started, logged)
 
-        async def respond_once(incoming: Any, context: grpc.aio.ServicerContext) -> Any:
-            started = time.perf_counter()
-            info, authorization, token = start(method, context)
-            code, reason = grpc.StatusCode.OK, ""
-            try:
-                authenticate(info, authorization)
-                return await behavior(requests(incoming), context)
-            except BaseException as error:
-                code, reason = _outcome(error, context)
-                await fail(method, context, error)
-            finally:
-                finish(method, info, token, code, reason, started, logged)
+        respond_once = self._answer_once(method, behavior, authenticate, requests, logged)
 
         serialize = response_type.SerializeToString
         # A server-streaming behaviour either yields its responses or writes them
