@@ -186,3 +186,92 @@ leases = Table(
     Column("owner", String(200), nullable=False),
     Column("expires_at", Timestamp, nullable=False),
 )
+
+# --- creation (issue 8): library, conversation, content, audio ---
+
+#: A person's content items (library). The creation pipeline moves `state`:
+#: generating_text -> rendering_audio -> ready | failed.
+content_items = Table(
+    "content_items", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, nullable=False),
+    Column("content_type", String(32), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("failure_reason", String(64), nullable=False, default=""),
+    Column("failure_message", String(500), nullable=False, default=""),
+    Column("title", String(200), nullable=False, default=""),
+    Column("text", Text, nullable=False, default=""),
+    Column("structure", json_type(none_as_null=True), nullable=True),
+    Column("script", json_type(none_as_null=True), nullable=True),
+    Column("depth", String(16), nullable=False, default=""),
+    Column("tags", json_type(), nullable=False),
+    Column("brief", json_type(), nullable=False),
+    Column("voice", String(64), nullable=False, default=""),
+    Column("model", String(128), nullable=False, default=""),
+    Column("request_id", String(128), nullable=False),
+    Column("conversation_id", Uuid, nullable=True),
+    Column("hold_id", Uuid, nullable=True),
+    Column("cost", Integer, nullable=False),
+    Column("version", Integer, nullable=False, default=1),
+    Column("audio_key", String(300), nullable=False, default=""),
+    Column("audio_mime_type", String(64), nullable=False, default=""),
+    Column("audio_duration_ms", Integer, nullable=False, default=0),
+    Column("audio_bytes", Integer, nullable=False, default=0),
+    Column("play_count", Integer, nullable=False, default=0),
+    Column("last_played_at", Timestamp, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+#: The library list (newest first) and the rate limit (a user's recent items).
+Index("ix_content_items_user_id_id", content_items.c.user_id, content_items.c.id)
+#: One item per creation request: a retried confirm finds the first.
+Index("ix_content_items_request_id", content_items.c.request_id, unique=True)
+#: The sweep of creations stuck mid-pipeline.
+Index("ix_content_items_state_updated_at", content_items.c.state, content_items.c.updated_at)
+
+#: Conversations, kept for personalisation once started (conversation).
+conversations = Table(
+    "conversations", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("document", json_type(), nullable=False),
+    Column("resulting_content_id", Uuid, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+Index("ix_conversations_user_id", conversations.c.user_id)
+
+#: One row per call to a text model (content); no prompt text, no secrets.
+ai_history = Table(
+    "ai_history", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, nullable=False),
+    Column("request_id", String(200), nullable=False),
+    Column("template", String(64), nullable=False),
+    Column("template_version", String(16), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("latency_ms", Integer, nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+Index("ix_ai_history_created_at", ai_history.c.created_at)
+Index("ix_ai_history_user_id_created_at", ai_history.c.user_id, ai_history.c.created_at)
+
+#: Finished renders (audio), one per (content, version): a redelivered job
+#: finds its render done and does not upload or announce it twice.
+audio_renders = Table(
+    "audio_renders", metadata,
+    Column("content_id", Uuid, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("user_id", Uuid, nullable=False),
+    Column("object_key", String(300), nullable=False),
+    Column("mime_type", String(64), nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("bytes", Integer, nullable=False),
+    Column("render_ms", Integer, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    PrimaryKeyConstraint("content_id", "version"),
+)
