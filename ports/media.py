@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+from core.audio.model import SpeechError
+
+__all__ = ["SpeechError"]
+
 
 @dataclass(frozen=True)
 class Voice:
@@ -16,16 +20,6 @@ class Voice:
     id: str
     display_name: str
     language: str = "en-US"
-
-
-class SpeechError(Exception):
-    """Synthesis failed. `retryable`: a later attempt may succeed (rate limit,
-    5xx, timeout); otherwise it never will (unknown voice, refused text)."""
-
-    def __init__(self, message: str, *, retryable: bool, retry_after: float = 0.0) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.retry_after = retry_after
 
 
 class SpeechSynthesizer(Protocol):
@@ -86,7 +80,7 @@ class ObjectStore(Protocol):
     async def close(self) -> None: ...
 
 
-class RetryLater(Exception):  # noqa: N818 - a signal, not an error
+class RetryLater(Exception):
     """Raised by a job handler: put the job back for another attempt after
     `delay` seconds (a transient failure)."""
 

@@ -63,6 +63,10 @@ class Tables:
     #: When each idempotency key was claimed (its SQL row's created_at).
     idempotency_created_at: dict[str, datetime] = field(default_factory=dict)
     processed_events: dict[tuple[str, uuid.UUID], datetime] = field(default_factory=dict)
+    content_items: dict[uuid.UUID, Any] = field(default_factory=dict)
+    audio_renders: dict[tuple[uuid.UUID, int], Any] = field(default_factory=dict)
+    #: conversation id -> (user id, state, document, resulting content id)
+    conversations: dict[uuid.UUID, Any] = field(default_factory=dict)
 
 
 class MemoryStore:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from core.shared.creation import Brief, Depth
+from core.shared.errors import Unavailable
 
 
 @dataclass(frozen=True)
@@ -82,3 +83,15 @@ class AiCall:
     outcome: str
     created_at: datetime
     id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+#: Outcomes of a call as recorded in the AI history.
+OUTCOMES = frozenset({"ok", "rate_limited", "server_error", "timeout", "invalid_output",
+                      "error"})
+
+
+class GenerationFailed(Unavailable):
+    """Every attempt on every model failed: nothing was written (the caller
+    releases the person's credits). Retrying later may succeed."""
+
+    reason = "TEXT_GENERATION_FAILED"

@@ -19,6 +19,9 @@ class RequestInfo:
     traceparent: str = ""
     #: The trace this call belongs to (32 hex digits), once known.
     trace_id: str = ""
+    #: The caller's verified access token, for a call made on their behalf
+    #: (never logged).
+    bearer: str = ""
 
 
 request_var: ContextVar[RequestInfo | None] = ContextVar("request", default=None)

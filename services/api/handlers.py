@@ -279,6 +279,7 @@ class RequestPath:
                 raise Unauthenticated("an access token is required "
                                       "(Authorization: Bearer <token>)", reason="TOKEN_MISSING")
             info.principal = principal = verify(bearer.strip())
+            info.bearer = bearer.strip()
             if internal and not principal.has_role(ROLE_SERVICE):
                 raise PermissionDenied("this method is internal to waQup services",
                                        reason="INTERNAL_METHOD")

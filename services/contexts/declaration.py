@@ -64,6 +64,26 @@ class Consumes:
     handle: Callable[[BuiltContext, uuid.UUID, Any], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class HttpRoute:
+    """A plain HTTP route of the context (not gRPC): served by the worker's HTTP
+    server (services/api/http.py) and routed by the edge to it.
+
+    `regex` matches the whole path. `websocket`: an upgrade route (the edge
+    checks the token from the Authorization header, the `access_token` query
+    parameter or a `bearer.<token>` subprotocol). `token`: whether the edge
+    requires an access token at all (a signed media URL carries its own proof).
+    """
+
+    name: str
+    regex: str
+    websocket: bool = False
+    token: bool = True
+    #: The edge's timeout for a plain request (a WebSocket has none: it ends
+    #: when either side closes it or after the idle timeout).
+    timeout_seconds: float = 60.0
+
+
 @dataclass
 class BuiltContext:
     """A context wired for one process: its core service, its servicers by
@@ -78,6 +98,9 @@ class BuiltContext:
     jobs: list[Job] = field(default_factory=list)
     #: The context's unit-of-work factory (tests and jobs reach the store through it).
     uow: Any = None
+    #: Handlers of the declared HttpRoutes, by route name: aiohttp handlers
+    #: `async (request) -> response`.
+    http: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,6 +124,8 @@ class ContextDeclaration:
     issues_tokens: bool = False
     #: Wires the context from the process's shared infrastructure.
     build: Callable[[Infrastructure], BuiltContext] | None = None
+    #: Plain HTTP routes (WebSocket, signed media), served beside gRPC.
+    http_routes: tuple[HttpRoute, ...] = ()
 
     def __post_init__(self) -> None:
         names = set(self.proto.services_by_name)
@@ -109,11 +134,13 @@ class ContextDeclaration:
                 raise ValueError(f"{self.name}: no service {service} in {self.proto.name}")
         if set(self.public) & set(self.internal):
             raise ValueError(f"{self.name}: a service cannot be public and internal")
-        # Public methods are REST too; internal ones must not be (the edge's
+        # Public methods are REST too (streaming ones are reached as native
+        # gRPC, or through an HttpRoute); internal ones must not be (the edge's
         # transcoder would expose them).
         for service in self.public:
             for method in self.service(service).methods:
-                if not _has_http_rule(method):
+                streaming = method.client_streaming or method.server_streaming
+                if not streaming and not _has_http_rule(method):
                     raise ValueError(f"{self.name}: public {method.full_name} has no "
                                      "google.api.http rule")
         for service in self.internal:

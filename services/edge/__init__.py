@@ -7,6 +7,7 @@ from services.edge.config import (
     HEALTH_CHECK_METHOD,
     HEALTH_SERVICE,
     JWKS_PATH,
+    embedded_http_upstreams,
     embedded_upstreams,
     render_envoy_config,
     write_envoy_config,
@@ -14,5 +15,5 @@ from services.edge.config import (
 from services.edge.process import EnvoyProcess, envoy_binary
 
 __all__ = ["CONTEXTS", "DESCRIPTOR_PATH", "HEALTH_CHECK_METHOD", "HEALTH_SERVICE", "JWKS_PATH",
-           "EnvoyProcess", "embedded_upstreams", "envoy_binary", "render_envoy_config",
-           "write_envoy_config"]
+           "EnvoyProcess", "embedded_http_upstreams", "embedded_upstreams", "envoy_binary",
+           "render_envoy_config", "write_envoy_config"]

@@ -31,7 +31,7 @@ import ipaddress
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -47,6 +47,9 @@ DESCRIPTOR_PATH = ROOT / "envoy" / "build" / "waqup.pb"
 
 #: The jwt_authn provider name; its stats are `http.edge.jwt_authn.*`.
 JWT_PROVIDER = "waqup_identity"
+#: The same keys, for WebSocket upgrades (token also from a query parameter
+#: or subprotocol).
+JWT_WEBSOCKET_PROVIDER = "waqup_identity_websocket"
 #: Where identity publishes its JWK set (AuthService.GetJwks, transcoded).
 JWKS_PATH = "/.well-known/jwks.json"
 #: The cluster through which Envoy fetches the JWKS from its own listener.
@@ -72,6 +75,14 @@ Endpoint = tuple[str, int]
 #: (REST and gRPC), token-less methods need no token, credential methods get the
 #: per-address rate limit (services/contexts: each context declared once).
 CONTEXTS: dict[str, ContextDeclaration] = {c.name: c for c in DECLARED}
+
+
+def embedded_http_upstreams(host: str = "127.0.0.1", port: int = 51051,
+                            workers: int = 1) -> dict[str, list[Endpoint]]:
+    """The HTTP servers of embedded workers (port, port+1, ...), for every
+    context that declares HttpRoutes."""
+    return {name: [(host, port + i) for i in range(workers)]
+            for name, context in CONTEXTS.items() if context.http_routes}
 
 
 def embedded_upstreams(host: str = "127.0.0.1", port: int = 50051,
@@ -353,6 +364,8 @@ def _local_reply_config() -> dict[str, Any]:
 _JWT_FILTER = "envoy.filters.http.jwt_authn"
 _JWT_PER_ROUTE = "envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig"
 _JWT_REQUIREMENT = "access_token"
+_JWT_WEBSOCKET = "websocket_token"
+_TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
 
 
 def _jwt_per_route(*, required: bool) -> dict[str, Any]:
@@ -413,6 +426,52 @@ def _route(name: str, match: dict[str, Any], cluster: str, *, timeout: float,
     return route
 
 
+def http_cluster(context: str) -> str:
+    return f"{context}_http"
+
+
+def _http_routes(contexts: Sequence[str], http_contexts: Collection[str],
+                 ) -> list[dict[str, Any]]:
+    """The contexts' plain HTTP routes (WebSocket, signed media), before the
+    gRPC ones: matched on the request's own path (the transcoder leaves them
+    alone: it is disabled on these routes)."""
+    routes: list[dict[str, Any]] = []
+    for name in contexts:
+        if name not in http_contexts:
+            continue
+        for http in CONTEXTS[name].http_routes:
+            off = {"@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+                   "disabled": True}
+            # Not gRPC: no transcoding. A WebSocket's request never ends, so
+            # the body buffers (which wait for the end of the request) are off.
+            per_filter: dict[str, Any] = {_TRANSCODER: off}
+            if http.websocket:
+                per_filter.update({"waqup.body": off, "waqup.route_body": off})
+            if not http.token:
+                per_filter.update(_jwt_per_route(required=False))
+            else:
+                per_filter[_JWT_FILTER] = {
+                    "@type": f"type.googleapis.com/{_JWT_PER_ROUTE}",
+                    "requirement_name": _JWT_WEBSOCKET if http.websocket else _JWT_REQUIREMENT}
+            match: dict[str, Any] = {"safe_regex": {"regex": http.regex}}
+            action: dict[str, Any] = {"cluster": http_cluster(name)}
+            if http.websocket:
+                match["headers"] = [{"name": "upgrade", "string_match": {
+                    "exact": "websocket", "ignore_case": True}}]
+                # No route timeout: the socket lives until a side closes it;
+                # the listener's stream idle timeout (pings keep it alive) ends
+                # an abandoned one.
+                action.update({"timeout": "0s", "upgrade_configs": [
+                    {"upgrade_type": "websocket"}]})
+            else:
+                match["headers"] = [{"name": ":method", "string_match": {
+                    "safe_regex": {"regex": "GET|HEAD"}}}]
+                action["timeout"] = _seconds(http.timeout_seconds)
+            routes.append({"name": f"{name}.{http.name}", "match": match, "route": action,
+                           "typed_per_filter_config": per_filter})
+    return routes
+
+
 def _service_methods(service: str) -> list[str]:
     for context in CONTEXTS.values():
         if service in context.public_services:
@@ -422,10 +481,10 @@ def _service_methods(service: str) -> list[str]:
 
 
 def _routes(contexts: Sequence[str], body_limits: Mapping[str, int],
-            timeout: float) -> list[dict[str, Any]]:
+            timeout: float, http_contexts: Collection[str] = ()) -> list[dict[str, Any]]:
     """body_limits: only the routes whose limit differs from the listener's
     default (the per-route override of the route_body_limit filter)."""
-    routes: list[dict[str, Any]] = []
+    routes: list[dict[str, Any]] = _http_routes(contexts, http_contexts)
     for name in contexts:
         context = CONTEXTS[name]
         token_less = set(context.token_less_paths)
@@ -514,13 +573,21 @@ def _jwt_authn_config(*, issuer: str, audience: str, jwks_uri: str,
                 "base_interval": "0.100s", "max_interval": "0.500s"}},
         },
     }
+    # WebSocket upgrades: browsers cannot set headers on a WebSocket, so the
+    # token may also come as the access_token query parameter or as a
+    # `bearer.<token>` subprotocol. Only WebSocket routes use this provider.
+    websocket = {**provider, "from_headers": [
+        {"name": "Authorization", "value_prefix": "Bearer "},
+        {"name": "Sec-WebSocket-Protocol", "value_prefix": "bearer."}],
+        "from_params": ["access_token"]}
     return {
         "@type": "type.googleapis.com/"
                  "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
-        "providers": {JWT_PROVIDER: provider},
+        "providers": {JWT_PROVIDER: provider, JWT_WEBSOCKET_PROVIDER: websocket},
         # Routes name their requirement (typed_per_filter_config): the token-
         # less ones are disabled, the rest require this.
-        "requirement_map": {_JWT_REQUIREMENT: {"provider_name": JWT_PROVIDER}},
+        "requirement_map": {_JWT_REQUIREMENT: {"provider_name": JWT_PROVIDER},
+                            _JWT_WEBSOCKET: {"provider_name": JWT_WEBSOCKET_PROVIDER}},
         # A route without per-route config (none is generated that way) still
         # needs a token: deny by default.
         "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": JWT_PROVIDER}}],
@@ -704,6 +771,7 @@ def render_envoy_config(
     listen_port: int = 8080,
     admin_port: int = 9901,
     upstreams: Mapping[str, Endpoint | Sequence[Endpoint]],
+    http_upstreams: Mapping[str, Endpoint | Sequence[Endpoint]] | None = None,
     descriptor_path: Path = DESCRIPTOR_PATH,
     jwt_issuer: str = "waqup-identity",
     jwt_audience: str = "waqup-api",
@@ -728,6 +796,9 @@ def render_envoy_config(
 
     upstreams: context name (a key of CONTEXTS) -> the (host, port) of the one
         process serving it, or a list of them (one per worker process).
+    http_upstreams: the same for the HTTP servers of the contexts that declare
+        HttpRoutes (WebSocket, signed media); contexts without an entry get
+        no such routes.
     jwt_issuer, jwt_audience: what access tokens must carry (`iss`, `aud`).
     jwks_cache_seconds: how often the edge refetches identity's JWKS (whole
         seconds; Envoy refetches 5 s early when longer than 5 s). A key identity
@@ -768,6 +839,16 @@ def render_envoy_config(
     self_authority = f"[{self_host}]" if ":" in self_host else self_host
     jwks_uri = f"http://{self_authority}:{int(listen_port)}{JWKS_PATH}"
     clusters = [_cluster(name, endpoints[name]) for name in contexts]
+    http_contexts = [name for name in contexts
+                     if CONTEXTS[name].http_routes and name in (http_upstreams or {})]
+    for name in http_contexts:
+        cluster = _cluster(http_cluster(name), _endpoints(name, http_upstreams[name]),  # type: ignore[index]
+                           grpc=False)
+        cluster["health_checks"] = [{
+            "timeout": "1s", "interval": "2s", "no_traffic_interval": "2s",
+            "unhealthy_threshold": 2, "healthy_threshold": 1,
+            "http_health_check": {"path": "/healthz"}}]
+        clusters.append(cluster)
     clusters.append(_cluster(SELF_CLUSTER, [(self_host, int(listen_port))], grpc=False))
     limits = _body_limits(max_request_body_bytes, route_body_limits or {}, contexts)
     # Before the transcoder a REST request has no route yet (the catch-all), so
@@ -801,7 +882,7 @@ def render_envoy_config(
         transcoded_services=json.dumps([*services, HEALTH_SERVICE]),
         health_percentages=json.dumps({name: {"value": _min_healthy_percent(len(endpoints[name]))}
                                        for name in contexts}),
-        routes=json.dumps(_routes(contexts, per_route, route_timeout_seconds)),
+        routes=json.dumps(_routes(contexts, per_route, route_timeout_seconds, http_contexts)),
         virtual_host_filter_config=json.dumps(_cors_policy(cors_origins,
                                                            cors_max_age_seconds)),
         local_reply_config=json.dumps(_local_reply_config()),

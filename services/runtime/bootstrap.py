@@ -217,7 +217,11 @@ def build(settings: Settings | None = None, contexts: Collection[str] | None = N
         closers.append(remote.close)
         verifier = remote
 
-    built: dict[str, BuiltContext] = {}
+    infra.verifier = verifier
+    _creation_infrastructure(settings, infra, served, checks, closers)
+
+    built: dict[str, BuiltContext] = infra.built
+    infra.serving = tuple(d.name for d in served)
     events = EventMetrics()
     for declaration in served:
         assert declaration.build is not None, f"{declaration.name} declares no build"
@@ -226,6 +230,13 @@ def build(settings: Settings | None = None, contexts: Collection[str] | None = N
         for consumed in declaration.consumes:
             bus.subscribe(consumed.topic, consumed.consumer,
                           _handler(consumed, context, events))
+
+    checks.extend(infra.checks)
+    closers.extend(infra.closers)
+    if infra.work_queue is not None:
+        queue = infra.work_queue
+        checks.append(queue.start)  # after the contexts registered their consumers
+        closers.insert(0, queue.close)
 
     # Periodic jobs: retention of the shared tables and the contexts' own jobs,
     # in every worker, each run by one of them at a time (a lease per job).
@@ -241,6 +252,89 @@ def build(settings: Settings | None = None, contexts: Collection[str] | None = N
                      verifier=verifier, bus=bus, relay=relay, built=built, checks=checks,
                      closers=closers, loops=loops, engine=infra.engine, events=events,
                      scheduler=scheduler)
+
+
+#: Contexts of the creation pipeline, and what of the shared creation
+#: infrastructure each needs.
+_NEEDS_QUEUE = {"library", "audio"}
+_NEEDS_OBJECTS = {"library", "audio"}
+_NEEDS_SESSIONS = {"conversation"}
+MEDIA_KEY_FILE = "media-url.key"
+
+
+def _creation_infrastructure(settings: Settings, infra: Infrastructure,
+                             served: tuple[ContextDeclaration, ...],
+                             checks: list[Callable[[], Awaitable[None]]],
+                             closers: list[Callable[[], Awaitable[None]]]) -> None:
+    """The work queue, object store and session store, for the contexts that
+    need them (overrides: work_queue, objects, sessions)."""
+    names = {d.name for d in served}
+    overrides = infra.overrides
+    label = "+".join(sorted(names))
+    if names & _NEEDS_QUEUE:
+        queue = overrides.get("work_queue")
+        if queue is None and settings.nats_url:
+            from adapters.nats.work_queue import JetStreamWorkQueue
+
+            queue = JetStreamWorkQueue(settings.nats_url, ack_wait=settings.job_ack_wait_seconds,
+                                       client_name=f"waqup-jobs-{label}-{os.getpid()}")
+        if queue is None:
+            from adapters.memory.work_queue import InProcessWorkQueue
+
+            queue = InProcessWorkQueue(ack_wait=settings.job_ack_wait_seconds)
+        infra.work_queue = queue
+    if names & _NEEDS_OBJECTS:
+        objects = overrides.get("objects")
+        if objects is None and settings.s3_bucket:
+            from adapters.s3.object_store import S3ObjectStore
+
+            objects = S3ObjectStore(settings.s3_bucket, endpoint_url=settings.s3_endpoint_url,
+                                    region=settings.s3_region,
+                                    access_key=settings.s3_access_key_id,
+                                    secret_key=settings.s3_secret_access_key,
+                                    public_base_url=settings.cdn_base_url,
+                                    create_bucket=settings.s3_create_bucket)
+            checks.append(objects.check)
+        if objects is None:
+            from adapters.fs.object_store import FileObjectStore
+            from adapters.fs.signing import UrlSigner
+
+            signer = UrlSigner(media_url_key(settings), settings.edge_url, infra.clock)
+            objects = FileObjectStore(settings.data_dir / "media", signer)
+            infra.url_signer = signer
+        else:
+            infra.url_signer = getattr(objects, "signer", None)
+        infra.objects = objects
+        closers.append(objects.close)
+    if names & _NEEDS_SESSIONS:
+        sessions = overrides.get("sessions")
+        if sessions is None and settings.redis_url:
+            from adapters.redis.session_store import RedisSessionStore
+
+            sessions = RedisSessionStore(settings.redis_url)
+            checks.append(sessions.ping)
+        if sessions is None:
+            if len(names) < len(_all_names()):
+                raise RuntimeError("conversation served apart from the other contexts needs "
+                                   "Redis (WAQUP_REDIS_URL) for its sessions")
+            from adapters.memory.session_store import MemorySessionStore
+
+            sessions = MemorySessionStore(infra.clock)
+        infra.sessions = sessions
+        closers.append(sessions.close)
+
+
+def _all_names() -> tuple[str, ...]:
+    from services.contexts import NAMES
+
+    return NAMES
+
+
+def media_url_key(settings: Settings) -> bytes:
+    """WAQUP_MEDIA_URL_KEY, else the key file in the data directory (created once)."""
+    if settings.media_url_key:
+        return decode_key(settings.media_url_key)
+    return load_or_create_key(settings.data_dir / MEDIA_KEY_FILE)
 
 
 def _job_leases(settings: Settings, infra: Infrastructure,

@@ -23,11 +23,16 @@ import os
 import sys
 from typing import Any
 
+from services.contexts import BY_NAME
 from services.contexts import NAMES as CONTEXTS
 from services.runtime.bootstrap import MEMORY_URL, Container, build
 from services.runtime.logs import configure_logging
 from services.runtime.proc import PARENT_PID_ENV, die_with_parent
 from services.runtime.settings import DEFAULT_UP_METRICS_PORT, Settings
+
+#: A worker's HTTP server (WebSocket, signed media) listens on its gRPC port
+#: plus this, unless WAQUP_WORKER_HTTP_PORT says otherwise (`waqup serve`).
+HTTP_PORT_OFFSET = 1000
 
 log = logging.getLogger("waqup")
 
@@ -58,6 +63,7 @@ async def _serve_here(settings: Settings, contexts: tuple[str, ...], host: str,
     """One worker: this process serves `contexts` until SIGINT/SIGTERM, with
     its metrics on WAQUP_METRICS_PORT and its spans sent to WAQUP_OTLP_ENDPOINT
     (when set)."""
+    from services.api.http import start_http_server
     from services.api.server import start_server, wait_for_signal
     from services.runtime import metrics, tracing
 
@@ -73,10 +79,14 @@ async def _serve_here(settings: Settings, contexts: tuple[str, ...], host: str,
                 observer, metrics_server = metrics.start(container, host,
                                                          settings.metrics_port, observer)
             running = await start_server(container, host, port, observer=observer)
+            http = await start_http_server(container, host,
+                                           settings.worker_http_port or port + HTTP_PORT_OFFSET)
             try:
                 await wait_for_signal()
                 log.info("shutting down")
             finally:
+                if http is not None:
+                    await http.stop()
                 await running.stop()
         finally:
             if metrics_server is not None:
@@ -125,10 +135,14 @@ async def _supervise(settings: Settings, workers, *, with_envoy: bool) -> None:
     try:
         if with_envoy:
             upstreams: dict[str, list[tuple[str, int]]] = {}
+            http: dict[str, list[tuple[str, int]]] = {}
             for worker in workers:
                 for name in _contexts(worker.context):
                     upstreams.setdefault(name, []).append((_local(worker.host), worker.port))
-            envoy = await _start_envoy(settings, upstreams)
+                    if BY_NAME[name].http_routes:
+                        http.setdefault(name, []).append(
+                            (_local(worker.host), worker.port + HTTP_PORT_OFFSET))
+            envoy = await _start_envoy(settings, upstreams, http)
             log.info("ready", extra={
                 "rest": f"http://{settings.http_host}:{settings.http_port}",
                 "grpc": f"{settings.http_host}:{settings.http_port}",
@@ -145,7 +159,7 @@ def _local(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
 
 
-async def _start_envoy(settings: Settings, upstreams):
+async def _start_envoy(settings: Settings, upstreams, http_upstreams=None):
     from services.edge import DESCRIPTOR_PATH, EnvoyProcess, write_envoy_config
 
     if not DESCRIPTOR_PATH.exists():
@@ -153,7 +167,7 @@ async def _start_envoy(settings: Settings, upstreams):
     config = write_envoy_config(
         settings.data_dir / "envoy.yaml", listen_host=settings.http_host,
         listen_port=settings.http_port, admin_port=settings.envoy_admin_port,
-        upstreams=upstreams, jwt_issuer=settings.jwt_issuer,
+        upstreams=upstreams, http_upstreams=http_upstreams, jwt_issuer=settings.jwt_issuer,
         jwt_audience=settings.jwt_audience, jwks_cache_seconds=settings.edge_jwks_cache_seconds,
         cors_origins=[o.strip() for o in settings.edge_cors_origins.split(",") if o.strip()],
         global_rate_limit=settings.edge_rate_limit_per_second or None,

@@ -33,6 +33,36 @@ class Infrastructure:
     #: The current W3C traceparent, which the outbox stores with each event
     #: (services.runtime.tracing.current_traceparent).
     trace_context: TraceContext = no_trace_context
+    #: Jobs with explicit acks (ports.media.WorkQueue): JetStream or in-process.
+    work_queue: Any = None
+    #: Audio objects (ports.media.ObjectStore): S3 or files.
+    objects: Any = None
+    #: Verifies signed media URLs (embedded object store only), or None.
+    url_signer: Any = None
+    #: Live conversations (ports.conversation.SessionStore): Redis or in-process.
+    sessions: Any = None
+    #: Contexts built so far in this process, by name (in-process peers).
+    built: dict[str, Any] = field(default_factory=dict)
+    #: The gRPC targets of contexts served elsewhere (mesh), by name.
+    targets: dict[str, str] = field(default_factory=dict)
+    #: Mints service tokens for calls to other contexts' internal methods.
+    service_tokens: Any = None
+    #: Registered by contexts: awaited at start (after the backend checks).
+    checks: list[Callable[[], Any]] = field(default_factory=list)
+    closers: list[Callable[[], Any]] = field(default_factory=list)
+
+    def local(self, context: str) -> Callable[[], Any] | None:
+        """A getter of `context`'s core service when this process serves it
+        (resolved at call time: contexts are built in declaration order), or
+        None when it is served elsewhere."""
+        if context not in self.serving:
+            return None
+        return lambda: self.built[context].service
+
+    #: Verifies access tokens (the request path's verifier).
+    verifier: Any = None
+    #: Names of the contexts this process serves.
+    serving: tuple[str, ...] = ()
 
     def notifying(self, factory: Callable[..., Any]) -> Callable[..., Any]:
         """A unit-of-work factory whose units wake the relay when they commit, so

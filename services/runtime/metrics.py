@@ -218,6 +218,67 @@ class CountingCache:
         return getattr(self._inner, name)
 
 
+# -- creation ----------------------------------------------------------------------------
+
+#: Model calls and renders: a fraction of a second to minutes.
+SLOW_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+
+
+class CreationMetrics:
+    """The creation pipeline (seed's monitoring list): text model calls (latency
+    by model and outcome), renders (time by outcome, audio produced) and the
+    playback metadata cache (hits, misses)."""
+
+    def __init__(self) -> None:
+        self.llm = Histogram("waqup_llm_call_seconds", "Calls to a text model (or the "
+                             "offline composer), by model and outcome", ["model", "outcome"],
+                             buckets=SLOW_BUCKETS, registry=None)
+        self.renders = Histogram("waqup_audio_render_seconds", "Render jobs from start to "
+                                 "stored audio, by outcome (ok, retry, failed)", ["outcome"],
+                                 buckets=SLOW_BUCKETS, registry=None)
+        self.audio = Counter("waqup_audio_rendered_seconds", "Seconds of audio rendered",
+                             registry=None)
+        self.playback_cache: CountingCache | None = None
+
+    def render(self, seconds: float, outcome: str, audio_seconds: float = 0.0) -> None:
+        self.renders.labels(outcome).observe(seconds)
+        if audio_seconds:
+            self.audio.inc(audio_seconds)
+
+    def counting(self, cache: Cache) -> CountingCache:
+        """The playback cache, counted."""
+        self.playback_cache = CountingCache(cache)
+        return self.playback_cache
+
+    def collectors(self) -> list[Collector]:
+        return [self.llm, self.renders, self.audio, _PlaybackCache(self)]
+
+
+class _PlaybackCache(Collector):
+    def __init__(self, metrics: CreationMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        cache = self._metrics.playback_cache
+        family = CounterMetricFamily("waqup_playback_cache", "Reads of the playback "
+                                     "metadata cache (ritual:{id}:metadata) by result",
+                                     labels=["result"])
+        family.add_metric(["hit"], cache.hits if cache else 0)
+        family.add_metric(["miss"], cache.misses if cache else 0)
+        yield family
+
+
+_CREATION: CreationMetrics | None = None
+
+
+def creation_metrics() -> CreationMetrics:
+    """The process's creation metrics (one set per process)."""
+    global _CREATION
+    if _CREATION is None:
+        _CREATION = CreationMetrics()
+    return _CREATION
+
+
 # -- state read at scrape time -----------------------------------------------------------
 
 
@@ -364,7 +425,7 @@ def register_process(registry: CollectorRegistry, container: Any,
     from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
 
     for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR,
-                      *container.events.collectors(),
+                      *container.events.collectors(), *creation_metrics().collectors(),
                       StateCollector(container, loop)):
         registry.register(collector)
 

@@ -102,6 +102,69 @@ class Settings(BaseSettings):
     #: (UNAVAILABLE, PASSWORD_HASHING_BUSY).
     password_hash_concurrency: int = Field(default=0, ge=0)
 
+    # --- creation (conversation, content, audio, library) ---
+    #: Port of worker 0's HTTP server (WebSocket of conversations, signed
+    #: media in embedded mode); worker i listens on this + i. 0: grpc_port + 1000.
+    worker_http_port: int = Field(default=0, ge=0, le=65535)
+    #: Where playback URLs of the embedded object store point: the edge's
+    #: public address. Unset: http://<http_host>:<http_port>.
+    public_base_url: str | None = None
+    #: Key of signed media URLs (32 bytes, base64url), shared by every worker.
+    #: Unset: `<data_dir>/media-url.key`, created once.
+    media_url_key: str | None = None
+    #: Seconds a playback URL works.
+    playback_url_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+    #: Credits each type costs (a new person's free credit buys an affirmation set).
+    credit_cost_affirmation: int = Field(default=1, ge=1, le=1000)
+    credit_cost_guided_meditation: int = Field(default=2, ge=1, le=1000)
+    credit_cost_ritual: int = Field(default=2, ge=1, le=1000)
+    #: Creations a person may start per hour (RESOURCE_EXHAUSTED beyond).
+    creations_per_hour: int = Field(default=30, ge=1)
+    #: Seconds a conversation lives after its last activity.
+    session_ttl_seconds: int = Field(default=3600, ge=60)
+    #: A creation step idle this long is queued again (its job was lost); a
+    #: creation older than the deadline fails (CREATION_TIMED_OUT), free.
+    creation_resume_after_seconds: float = Field(default=120.0, gt=0)
+    creation_deadline_seconds: float = Field(default=1200.0, gt=0)
+    #: How often the sweep of stuck creations runs; 0 = never.
+    creation_sweep_interval_seconds: float = Field(default=30.0, ge=0)
+    #: Render jobs one process runs at once (audio workers scale by process).
+    render_concurrency: int = Field(default=1, ge=1, le=64)
+    #: Text jobs one process runs at once.
+    text_concurrency: int = Field(default=4, ge=1, le=64)
+    #: Seconds before an unacknowledged job is delivered again (a worker that
+    #: died mid-job); live workers extend it while they work.
+    job_ack_wait_seconds: float = Field(default=30.0, gt=0)
+    #: Text generation: `offline` (the embedded composer) or `openai` (any
+    #: OpenAI-compatible server). Unset: openai when WAQUP_OPENAI_API_KEY is set.
+    text_generator: Literal["offline", "openai"] | None = None
+    openai_api_key: str | None = None
+    #: Base URL of an OpenAI-compatible API (unset: OpenAI's).
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    #: Tried after the primary model's attempts failed; empty: none.
+    openai_fallback_model: str = "gpt-4o"
+    openai_timeout_seconds: float = Field(default=60.0, gt=0)
+    #: Speech: `piper` (the embedded neural voice) or `elevenlabs`. Unset:
+    #: elevenlabs when WAQUP_ELEVENLABS_API_KEY is set.
+    speech: Literal["piper", "elevenlabs"] | None = None
+    elevenlabs_api_key: str | None = None
+    elevenlabs_base_url: str | None = None
+    elevenlabs_model: str = "eleven_multilingual_v2"
+    #: ElevenLabs voice id used for the default voice.
+    elevenlabs_voice_id: str = "21m00Tcm4TlvDq8ikWAM"
+    #: S3 bucket of the audio; unset: files under `<data_dir>/media`.
+    s3_bucket: str | None = None
+    #: Endpoint of an S3-compatible store (unset: AWS).
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    #: Create the bucket at start-up when it does not exist (development).
+    s3_create_bucket: bool = False
+    #: A CDN in front of the bucket: replaces the scheme and host of playback URLs.
+    cdn_base_url: str | None = None
+
     # --- the edge (Envoy) ---
     #: Origins allowed to call the API from a browser, comma-separated exact
     #: origins (`https://app.waqup.com`) or `*`; empty allows none.
@@ -123,7 +186,11 @@ class Settings(BaseSettings):
         return self
 
     @field_validator("redis_url", "nats_url", "identity_target", "page_token_key",
-                     "metrics_port", "otlp_endpoint", mode="before")
+                     "metrics_port", "otlp_endpoint", "public_base_url", "media_url_key",
+                     "text_generator", "openai_api_key", "openai_base_url", "speech",
+                     "elevenlabs_api_key", "elevenlabs_base_url", "s3_bucket",
+                     "s3_endpoint_url", "s3_access_key_id", "s3_secret_access_key",
+                     "cdn_base_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -148,6 +215,16 @@ class Settings(BaseSettings):
     @property
     def worker_count(self) -> int:
         return self.workers or os.cpu_count() or 1
+
+    @property
+    def http_base_port(self) -> int:
+        """Port of worker 0's HTTP server."""
+        return self.worker_http_port or self.grpc_port + 1000
+
+    @property
+    def edge_url(self) -> str:
+        host = "127.0.0.1" if self.http_host in ("0.0.0.0", "", "::") else self.http_host
+        return (self.public_base_url or f"http://{host}:{self.http_port}").rstrip("/")
 
     @property
     def key_dir(self) -> Path:

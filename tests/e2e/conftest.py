@@ -13,7 +13,12 @@ from typing import Any
 
 import httpx
 
-from services.edge import EnvoyProcess, embedded_upstreams, write_envoy_config
+from services.edge import (
+    EnvoyProcess,
+    embedded_http_upstreams,
+    embedded_upstreams,
+    write_envoy_config,
+)
 from tests.backends import free_port
 from tests.integration.conftest import App, start_app, stop_app
 
@@ -67,18 +72,25 @@ class RealEdge:
 @contextlib.asynccontextmanager
 async def real_edge(tmp: Path, database_url: str = "memory://", *,
                     app: App | None = None, keyring: Any = None,
+                    app_settings: dict[str, Any] | None = None,
+                    app_overrides: dict[str, Any] | None = None,
                     **render: Any) -> AsyncIterator[RealEdge]:
     """Start the app (unless given) and Envoy in front of it, with `render` passed to
     render_envoy_config; ready once /healthz is 200 and the JWKS has been fetched.
     `tmp` must exist."""
     own_app = app is None
+    http_port, admin_port = free_port(), free_port()
     if app is None:
         overrides = {"keyring": keyring} if keyring is not None else {}
-        app = await start_app(tmp, database_url, **overrides)
-    http_port, admin_port = free_port(), free_port()
+        overrides.update(app_overrides or {})
+        app = await start_app(tmp, database_url, settings={
+            "public_base_url": f"http://127.0.0.1:{http_port}", **(app_settings or {})},
+            **overrides)
     config = write_envoy_config(tmp / "envoy.yaml", listen_port=http_port,
                                 admin_port=admin_port,
                                 upstreams=embedded_upstreams("127.0.0.1", app.server.port),
+                                http_upstreams=(embedded_http_upstreams("127.0.0.1", app.http.port)
+                                                if app.http is not None else None),
                                 **render)
     envoy = EnvoyProcess(admin_port=admin_port)
     access_log, envoy_log = tmp / "access.log", tmp / "envoy.log"

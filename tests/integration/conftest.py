@@ -16,6 +16,7 @@ import pytest
 from adapters.jwt.keys import KeyRing
 from adapters.jwt.tokens import JwtTokenIssuer
 from services.api.access_log import AccessLog
+from services.api.http import start_http_server
 from services.api.server import RunningServer, start_server
 from services.gen.waqup.credits.v1 import credits_pb2_grpc
 from services.gen.waqup.identity.v1 import identity_pb2 as id_pb
@@ -31,6 +32,8 @@ class App:
     channel: grpc.aio.Channel
     keyring: KeyRing
     access_log: io.StringIO
+    #: The HTTP side (WebSocket, signed media), when a served context has routes.
+    http: Any = None
 
     def access_lines(self) -> list[dict[str, Any]]:
         """The access log lines written so far (flushed first)."""
@@ -70,20 +73,27 @@ def bearer(token: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
 
 
-async def start_app(tmp: Path, database_url: str = "memory://", **overrides) -> App:
+async def start_app(tmp: Path, database_url: str = "memory://", *,
+                    settings: dict[str, Any] | None = None, **overrides) -> App:
+    """The app on a free port; `settings` adds Settings fields, `overrides`
+    goes to build()."""
     keyring = overrides.pop("keyring", None) or KeyRing.load_or_create(tmp / "keys")
-    settings = Settings(database_url=database_url, data_dir=tmp, outbox_poll_seconds=0.2)
+    settings = Settings(**{"database_url": database_url, "data_dir": tmp,
+                           "outbox_poll_seconds": 0.2, **(settings or {})})
     container = build(settings, keyring=keyring, **overrides)
     await container.start()
     access_log = io.StringIO()
     server = await start_server(container, "127.0.0.1", 0,
                                 access_log=AccessLog("test", access_log))
+    http = await start_http_server(container, "127.0.0.1", 0)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-    return App(container, server, channel, keyring, access_log)
+    return App(container, server, channel, keyring, access_log, http)
 
 
 async def stop_app(app: App) -> None:
     await app.channel.close()
+    if app.http is not None:
+        await app.http.stop()
     await app.server.stop(0)
     await app.container.close()
 

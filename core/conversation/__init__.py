@@ -1,0 +1,1 @@
+"""Conversation: the short guided talk that gathers what a person wants created."""

@@ -1,0 +1,99 @@
+"""Ports of the library context: its items, and the other contexts a
+creation needs (credits, text generation, audio rendering)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Protocol
+
+from core.library.model import ContentItem, ItemState
+from core.shared.creation import Brief, ContentType, GeneratedText, Script
+from ports.common import Outbox, ProcessedEvents, UnitOfWork
+
+
+class ContentItems(Protocol):
+    async def add(self, item: ContentItem) -> None:
+        """Insert. Raises core.shared.errors.AlreadyExists when an item with the
+        same `request_id` exists (a concurrent retry of the same creation)."""
+        ...
+
+    async def get(self, content_id: uuid.UUID) -> ContentItem | None: ...
+
+    async def get_for_update(self, content_id: uuid.UUID) -> ContentItem | None:
+        """The item, locked until the unit of work ends (SELECT ... FOR UPDATE)."""
+        ...
+
+    async def get_by_request(self, request_id: str) -> ContentItem | None: ...
+
+    async def save(self, item: ContentItem) -> None: ...
+
+    async def delete(self, content_id: uuid.UUID) -> None: ...
+
+    async def list_for_user(self, user_id: uuid.UUID, *, content_type: ContentType | None,
+                            before: uuid.UUID | None, limit: int) -> list[ContentItem]:
+        """Newest first (ids are time-ordered), those older than `before`."""
+        ...
+
+    async def count_created_since(self, user_id: uuid.UUID, since: datetime) -> int: ...
+
+    async def list_stale(self, states: tuple[ItemState, ...], updated_before: datetime,
+                         limit: int) -> list[ContentItem]:
+        """Items in one of `states` untouched since `updated_before`, oldest first."""
+        ...
+
+
+class LibraryUnitOfWork(UnitOfWork, Protocol):
+    items: ContentItems
+    outbox: Outbox
+    processed: ProcessedEvents
+
+
+class LibraryUnitOfWorkFactory(Protocol):
+    def __call__(self, *, read_only: bool = False) -> LibraryUnitOfWork: ...
+
+
+class CreditsPort(Protocol):
+    """The credits context's ledger, idempotent by request id."""
+
+    async def reserve(self, request_id: str, user_id: uuid.UUID, amount: int,
+                      reason: str) -> uuid.UUID:
+        """The hold's id. Raises FailedPrecondition(INSUFFICIENT_CREDITS)."""
+        ...
+
+    async def commit(self, request_id: str, user_id: uuid.UUID, hold_id: uuid.UUID) -> None:
+        """Raises FailedPrecondition(RESERVATION_NOT_ACTIVE) for a released hold."""
+        ...
+
+    async def release(self, request_id: str, user_id: uuid.UUID, hold_id: uuid.UUID) -> None: ...
+
+
+class TextWriter(Protocol):
+    """The content context's text generation."""
+
+    async def generate(self, user_id: uuid.UUID, request_id: str, brief: Brief,
+                       history: list[str]) -> GeneratedText:
+        """Raises core.shared.errors.Unavailable(TEXT_GENERATION_FAILED) when the
+        text could not be written; any other exception is transient."""
+        ...
+
+
+class RenderRequests(Protocol):
+    """Asks the audio context to render a script (a job on its work queue)."""
+
+    async def request(self, content_id: uuid.UUID, user_id: uuid.UUID, version: int,
+                      script: Script, voice: str, rate: float) -> None: ...
+
+
+class TextJobs(Protocol):
+    """Queues the text step of a creation (idempotent by content id)."""
+
+    async def enqueue(self, content_id: uuid.UUID) -> None: ...
+
+
+class AudioUrls(Protocol):
+    """Signed URLs and deletion of stored audio (an ObjectStore)."""
+
+    async def signed_url(self, key: str, expires_in_seconds: int) -> str: ...
+
+    async def delete_prefix(self, prefix: str) -> int: ...

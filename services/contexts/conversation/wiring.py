@@ -1,0 +1,49 @@
+"""Wires the conversation for one process: its sessions, the archive, its
+peers (library for creations, identity for preferences), the servicer and
+the WebSocket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.conversation.service import ConversationService
+from services.api.peers import Peer, ServiceTokens, peer_target
+from services.contexts.conversation import peers
+from services.contexts.conversation.servicers import ConversationServicer
+from services.contexts.conversation.websocket import websocket_handler
+from services.contexts.declaration import BuiltContext
+from services.runtime.infrastructure import Infrastructure
+
+
+def build(infra: Infrastructure) -> BuiltContext:
+    settings = infra.settings
+    if infra.store is not None:
+        from adapters.memory.conversations import MemoryConversationArchive
+
+        archive: Any = MemoryConversationArchive(infra.store)
+    else:
+        from adapters.sql.conversations import SqlConversationArchive
+
+        archive = SqlConversationArchive(infra.engine)
+    library, identity = infra.local("library"), infra.local("identity")
+    if library:
+        creations: Any = peers.LocalCreations(library)
+    else:
+        if infra.service_tokens is None:
+            infra.service_tokens = ServiceTokens(settings, "conversation", infra.keyring)
+        peer = Peer(peer_target(settings, "library"), infra.service_tokens)
+        infra.closers.append(peer.close)
+        creations = peers.RemoteCreations(peer)
+    if identity:
+        preferences: Any = peers.LocalPreferences(identity)
+    else:
+        peer = Peer(settings.identity_target or peer_target(settings, "identity"),
+                    infra.service_tokens or ServiceTokens(settings, "conversation"))
+        infra.closers.append(peer.close)
+        preferences = peers.RemotePreferences(peer)
+    service = ConversationService(infra.sessions, creations, preferences, archive, infra.clock,
+                                  session_ttl_seconds=settings.session_ttl_seconds)
+    ttl = settings.session_ttl_seconds
+    return BuiltContext(service=service, servicers={
+        "ConversationService": ConversationServicer(service, ttl)},
+        http={"stream": websocket_handler(service, infra.verifier, ttl)})

@@ -1,0 +1,74 @@
+"""Wires the library for one process: its items, its peers (credits, content,
+audio), the text step's consumer, the sweep of stuck creations and the
+signed media route (embedded object store)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from core.library.service import LibraryService
+from core.shared.creation import ContentType
+from ports.media import QueuedJob
+from services.api.peers import Peer, ServiceTokens, peer_target
+from services.contexts.declaration import BuiltContext
+from services.contexts.library import peers
+from services.contexts.library.media import media_handler
+from services.contexts.library.servicers import CreationServicer, LibraryServicer
+from services.runtime.infrastructure import Infrastructure
+from services.runtime.metrics import creation_metrics
+from services.runtime.scheduler import Job
+
+
+def _peer(infra: Infrastructure, context: str) -> Peer:
+    if infra.service_tokens is None:
+        infra.service_tokens = ServiceTokens(infra.settings, "library", infra.keyring)
+    peer = Peer(peer_target(infra.settings, context), infra.service_tokens)
+    infra.closers.append(peer.close)
+    return peer
+
+
+def build(infra: Infrastructure) -> BuiltContext:
+    if infra.store is not None:
+        from adapters.memory.library import memory_library_uow
+
+        uow = memory_library_uow(infra.store, infra.codec, infra.trace_context)
+    else:
+        from adapters.sql.library import sql_library_uow
+
+        uow = sql_library_uow(infra.engine, infra.codec, infra.trace_context)
+    settings = infra.settings
+    local_credits, local_content = infra.local("credits"), infra.local("content")
+    credits: Any = (peers.LocalCredits(local_credits) if local_credits
+                    else peers.RemoteCredits(_peer(infra, "credits")))
+    writer: Any = (peers.LocalWriter(local_content) if local_content
+                   else peers.RemoteWriter(_peer(infra, "content")))
+    service = LibraryService(
+        infra.notifying(uow), infra.clock, creation_metrics().counting(infra.cache), credits,
+        writer,
+        peers.QueuedRenders(infra.work_queue), peers.QueuedTextJobs(infra.work_queue),
+        peers.StoredAudio(infra.objects),
+        costs={ContentType.AFFIRMATION: settings.credit_cost_affirmation,
+               ContentType.GUIDED_MEDITATION: settings.credit_cost_guided_meditation,
+               ContentType.RITUAL: settings.credit_cost_ritual},
+        creations_per_hour=settings.creations_per_hour,
+        playback_ttl_seconds=settings.playback_url_ttl_seconds)
+
+    async def write_text(job: QueuedJob) -> None:
+        await service.write_text(uuid.UUID(job.payload.decode()))
+
+    infra.work_queue.consume(peers.TEXT_QUEUE, write_text, concurrency=settings.text_concurrency)
+    jobs = []
+    if settings.creation_sweep_interval_seconds:
+        idle = timedelta(seconds=settings.creation_resume_after_seconds)
+        deadline = timedelta(seconds=settings.creation_deadline_seconds)
+        jobs.append(Job("library.resume-stale", settings.creation_sweep_interval_seconds,
+                        lambda: service.resume_stale(idle=idle, deadline=deadline),
+                        counts="creations resumed"))
+    http = {}
+    if infra.url_signer is not None and hasattr(infra.objects, "path_for"):
+        http["media"] = media_handler(infra.objects, infra.url_signer)
+    return BuiltContext(service=service, uow=uow, jobs=jobs, http=http, servicers={
+        "LibraryService": LibraryServicer(service, infra.page_tokens),
+        "CreationService": CreationServicer(service)})
