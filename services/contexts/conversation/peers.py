@@ -117,7 +117,10 @@ class LocalPreferences:
         self._identity = identity
 
     async def get(self, user_id: uuid.UUID) -> KnownPreferences:
-        profile = await self._identity().get_profile(user_id)
+        try:
+            profile = await self._identity().get_profile(user_id)
+        except DomainError:  # no profile (yet): nothing known, the conversation asks
+            return KnownPreferences()
         prefs = profile.preferences
         return _known(prefs.voice, prefs.pace.value, prefs.tone.value, profile.display_name)
 
