@@ -72,6 +72,15 @@ METADATA_TTL_SECONDS = 3600
 TEXT_CONSUMER = "library.audio-rendered"
 
 
+#: Credits' request ids are UUIDs: each step's id is derived from the item, so
+#: a retried step repeats its request exactly.
+_REQUESTS = uuid.UUID("8f0c6a52-3b7e-4c1d-9a5e-2d4f6b8a0c13")
+
+
+def credits_request(step: str, content_id: uuid.UUID) -> str:
+    return str(uuid.uuid5(_REQUESTS, f"library:{step}:{content_id}"))
+
+
 def metadata_key(content_id: uuid.UUID) -> str:
     """The seed's cache key of an item's playback metadata."""
     return f"ritual:{content_id}:metadata"
@@ -138,7 +147,7 @@ class LibraryService:
                 return item
         try:
             hold_id = await self._credits.reserve(
-                f"library:reserve:{item.id}", user_id, item.cost,
+                credits_request("reserve", item.id), user_id, item.cost,
                 f"{item.content_type.label} contents/{item.id}")
         except FailedPrecondition:
             # Not enough credits: nothing is made, the item never existed.
@@ -204,7 +213,8 @@ class LibraryService:
             return
         assert item.hold_id is not None
         try:
-            await self._credits.commit(f"library:commit:{item.id}", item.user_id, item.hold_id)
+            await self._credits.commit(credits_request("commit", item.id), item.user_id,
+                                       item.hold_id)
         except FailedPrecondition as error:
             # The hold is gone (released by the sweep of expired holds): the
             # creation took too long to be charged; it fails, free.
@@ -242,7 +252,7 @@ class LibraryService:
         if item is None or not item.state.busy:
             return
         if item.hold_id is not None:
-            await self._credits.release(f"library:release:{item.id}", item.user_id,
+            await self._credits.release(credits_request("release", item.id), item.user_id,
                                         item.hold_id)
         async with self._uow() as uow:
             current = await uow.items.get_for_update(content_id)

@@ -204,7 +204,13 @@ def up(settings: Settings, *, mesh: bool, workers: int | None) -> None:
         groups = [(name, (name,)) for name in CONTEXTS]
         identity_ports = ",".join(f"{_local(host)}:{port + i}" for i in range(count))
         env = {name: {} for name in CONTEXTS}
+        # Every process learns where the others are (WAQUP_<CONTEXT>_TARGET:
+        # library calls credits and content, conversation calls library).
+        targets = {f"WAQUP_{name.upper()}_TARGET": "ipv4:" + ",".join(
+            f"{_local(host)}:{port + index * count + i}" for i in range(count))
+            for index, name in enumerate(CONTEXTS)}
         for name in CONTEXTS:
+            env[name].update({k: v for k, v in targets.items() if k not in os.environ})
             if name != "identity" and not settings.identity_target:
                 env[name]["WAQUP_IDENTITY_TARGET"] = f"ipv4:{identity_ports}"
         specs = _workers(groups, host, port, count, env, metrics_port=metrics_port)

@@ -5,11 +5,8 @@ and S3 presigned URLs fetched over HTTP, Range included, and behind a CDN."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,40 +25,6 @@ from tests.unit.fakes import FakeClock
 DATA = bytes(range(256)) * 3 + b"the end"
 REGION = "eu-west-1"
 SECRET = b"0123456789abcdef-test-signing-secret"
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A moto S3 server on a free port for the session, stopped at the end."""
-    port = free_port()
-    binary = Path(sys.executable).parent / "moto_server"
-    command = ([str(binary)] if binary.exists() else [sys.executable, "-m", "moto.server"])
-    process = subprocess.Popen([*command, "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    try:
-        while True:
-            if process.poll() is not None:
-                stderr = process.stderr.read().decode() if process.stderr else ""
-                pytest.fail(f"moto server exited: {stderr[-2000:]}")
-            try:
-                httpx.get(f"{url}/moto-api/", timeout=0.5)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    pytest.fail("moto server did not answer within 20 s")
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr:
-            process.stderr.close()
 
 
 def s3_store(endpoint: str, bucket: str, **kwargs: object) -> S3ObjectStore:
