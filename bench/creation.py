@@ -67,7 +67,7 @@ async def create(container: Any, user: uuid.UUID, brief: Brief) -> tuple[float, 
     started = time.perf_counter()
     item = await library.start_creation(user, f"bench:{uuid.uuid4()}", brief)
     while item.state.busy:
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.005)
         item = await library.get(user, item.id)
     return time.perf_counter() - started, item
 
@@ -79,6 +79,19 @@ async def main(args: argparse.Namespace) -> int:
     from services.runtime.bootstrap import build
     from services.runtime.settings import Settings
 
+    from adapters.audio import mp3
+
+    encoding = {"seconds": 0.0}
+    plain_encode = mp3.LameMp3Encoder.encode
+
+    def timed_encode(self: Any, pcm: bytes, sample_rate: int) -> Any:
+        started = time.perf_counter()
+        try:
+            return plain_encode(self, pcm, sample_rate)
+        finally:
+            encoding["seconds"] += time.perf_counter() - started
+
+    mp3.LameMp3Encoder.encode = timed_encode  # type: ignore[method-assign]
     work = Path(tempfile.mkdtemp(prefix="waqup-bench-creation-"))
     url = f"sqlite+aiosqlite:///{work / 'waqup.db'}"
     migrate(url)
@@ -120,19 +133,36 @@ async def main(args: argparse.Namespace) -> int:
         rows = []
         for kind, minutes in ((ContentType.AFFIRMATION, 3), (ContentType.RITUAL, 5),
                               (ContentType.GUIDED_MEDITATION, 10)):
-            writer.seconds = voice.seconds = 0.0
+            writer.seconds = voice.seconds = encoding["seconds"] = 0.0
             total, item = await create(container, user, Brief(
                 content_type=kind, intent="feel grounded", target_minutes=minutes))
             assert item.state is ItemState.READY, item
             audio = item.audio_duration_ms / 1000
-            overhead = total - writer.seconds - voice.seconds
+            encode = encoding["seconds"]
+            overhead = total - writer.seconds - voice.seconds - encode
             rows.append((kind.value, minutes, total, writer.seconds, voice.seconds, audio,
                          overhead))
             print(f"{kind.value} ({minutes} min asked): confirm->READY {total:.1f} s; "
                   f"text {writer.seconds * 1000:.0f} ms; speech {voice.seconds:.1f} s for "
                   f"{audio:.0f} s of audio (real-time factor {voice.seconds / audio:.3f}); "
-                  f"pipeline overhead (encode, upload, queue, events, stores) "
-                  f"{overhead * 1000:.0f} ms", flush=True)
+                  f"MP3 encoding {encode * 1000:.0f} ms; pipeline overhead (upload, queues, "
+                  f"events, stores, polling) {overhead * 1000:.0f} ms", flush=True)
+
+        # Playback in process: the metadata from the cache (hit) or from the
+        # database (miss: the key deleted before each call).
+        library, cache = container.service("library"), container.cache
+        item_id = rows and (await library.list(user, None, 1, None))[0][0].id
+        for label, evict in (("hit", False), ("miss", True)):
+            spent, cpu = [], time.process_time()
+            for _ in range(args.playbacks):
+                if evict:
+                    await cache.delete(f"ritual:{item_id}:metadata")
+                started = time.perf_counter()
+                await library.playback(user, item_id)
+                spent.append(time.perf_counter() - started)
+            cpu = (time.process_time() - cpu) / args.playbacks
+            print(f"playback in process, cache {label}: p50 {pct(spent, 50) * 1e6:.0f} us, "
+                  f"CPU {cpu * 1e6:.0f} us/call")
 
         objects = container.built["library"].service._audio._objects
         blob = b"\x00" * 4_800_000  # a 10-minute 64 kbps MP3
@@ -156,4 +186,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=40)
     parser.add_argument("--texts", type=int, default=20)
+    parser.add_argument("--playbacks", type=int, default=2000)
     sys.exit(asyncio.run(main(parser.parse_args())))

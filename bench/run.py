@@ -5,6 +5,9 @@
   rest-read  GET /v1/users/me/creditAccount through Envoy with a bearer token
              (JWT checked by Envoy and again by the service, ledger read) -- wrk
   grpc-read  the same read as native gRPC, straight to one worker    -- h2load
+  playback   GET /v1/contents/{id}/playback through Envoy: a signed URL for
+             one READY item (made first, through the REST journey), its
+             metadata from the cache after each worker's first read -- wrk
 
 and prints requests/s, p50 and p99 for each, and each one's ratio to the
 baseline. The target: rest-read reaches at least 70% of the baseline's req/s.
@@ -286,6 +289,38 @@ def sign_up(system: System) -> str:
         time.sleep(0.2)
 
 
+def create_item(system: System, token: str) -> str:
+    """An affirmation set made through the REST journey (the sign-up credit pays
+    for it); returns its name, once READY."""
+    auth = {"authorization": f"Bearer {token}"}
+    base = system.base
+    status, conversation = _http("POST", f"{base}/v1/conversations",
+                                 {"content_type": "CONTENT_TYPE_AFFIRMATION"}, auth)
+    if status != 200:
+        raise RuntimeError(f"could not start a conversation: {status} {conversation}")
+    for text in ("I want to feel calm and confident at work",
+                 "I have a presentation tomorrow morning", "3 minutes, focus on breathing",
+                 "no preference", "that's fine", "that's all"):
+        if conversation.get("state") == "STATE_CONFIRMATION":
+            break
+        name = conversation["name"]
+        status, conversation = _http("POST", f"{base}/v1/{name}:send", {"text": text}, auth)
+        if status != 200:
+            raise RuntimeError(f"could not talk: {status} {conversation}")
+    status, confirmed = _http("POST", f"{base}/v1/{conversation['name']}:confirm", {}, auth)
+    if status != 200:
+        raise RuntimeError(f"confirm failed: {status} {confirmed}")
+    content = confirmed["content"]
+    deadline = time.monotonic() + 180
+    while True:
+        status, item = _http("GET", f"{base}/v1/{content}", headers=auth)
+        if item.get("state") == "CONTENT_STATE_READY":
+            return content
+        if item.get("state") == "CONTENT_STATE_FAILED" or time.monotonic() > deadline:
+            raise RuntimeError(f"the bench's creation did not finish: {item}")
+        time.sleep(0.5)
+
+
 # --- load generators ---------------------------------------------------------------
 
 _WRK_SCRIPT = """
@@ -414,6 +449,12 @@ def run_round(workers: int, args: argparse.Namespace, work: Path) -> list[Result
                 duration=args.duration, connections=max(1, args.connections // 8),
                 streams=8, threads=1, work=work),
         }
+        if args.playback:
+            # The playback hot path: a signed URL for one READY item, its metadata
+            # from the cache (`ritual:{id}:metadata`) after each worker's first read.
+            content = create_item(system, token)
+            scenarios["playback"] = lambda: wrk(
+                "playback", f"{system.base}/v1/{content}/playback", headers=auth, **common)
         # Warm-up (caches, pools and connections to fill).
         wrk("warmup", f"{system.base}/v1/users/me/creditAccount", headers=auth,
             **{**common, "duration": 3})
@@ -482,6 +523,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--no-playback", dest="playback", action="store_false",
+                        help="skip the playback scenario (it first creates an item: ~20 s)")
     parser.add_argument("--mesh", action="store_true",
                         help="`waqup up --mesh`: each context in its own workers on "
                              "PostgreSQL, Redis and NATS (127.0.0.1 default ports); "

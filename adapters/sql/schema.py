@@ -229,6 +229,17 @@ Index("ix_content_items_request_id", content_items.c.request_id, unique=True)
 #: The sweep of creations stuck mid-pipeline.
 Index("ix_content_items_state_updated_at", content_items.c.state, content_items.c.updated_at)
 
+#: Live conversations when neither Redis nor memory:// holds them: the
+#: embedded mode's worker processes share them through the database.
+sessions = Table(
+    "sessions", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("document", LargeBinary, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+)
+Index("ix_sessions_expires_at", sessions.c.expires_at)
+
 #: Conversations, kept for personalisation once started (conversation).
 conversations = Table(
     "conversations", metadata,

@@ -313,21 +313,17 @@ def _creation_infrastructure(settings: Settings, infra: Infrastructure,
 
             sessions = RedisSessionStore(settings.redis_url)
             checks.append(sessions.ping)
+        if sessions is None and infra.engine is not None:
+            # Worker processes share the database, not their memory.
+            from adapters.sql.session_store import SqlSessionStore
+
+            sessions = SqlSessionStore(infra.engine, infra.clock)
         if sessions is None:
-            if len(names) < len(_all_names()):
-                raise RuntimeError("conversation served apart from the other contexts needs "
-                                   "Redis (WAQUP_REDIS_URL) for its sessions")
             from adapters.memory.session_store import MemorySessionStore
 
             sessions = MemorySessionStore(infra.clock)
         infra.sessions = sessions
         closers.append(sessions.close)
-
-
-def _all_names() -> tuple[str, ...]:
-    from services.contexts import NAMES
-
-    return NAMES
 
 
 def media_url_key(settings: Settings) -> bytes:

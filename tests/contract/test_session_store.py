@@ -1,6 +1,8 @@
-"""The SessionStore contract, held by the in-memory store and by Redis alike.
+"""The SessionStore contract, held by the in-memory store, the database
+(SQLite, PostgreSQL: the embedded mode's worker processes share sessions
+there) and Redis alike.
 
-Time: the memory store runs on a fake clock that the test moves; Redis runs on
+Time: the memory and database stores run on a fake clock that the test moves; Redis runs on
 its own clock, so there the test waits for real (TTLs of one second). Redis keys
 of a test run carry a private prefix and are deleted afterwards.
 """
@@ -12,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import redis.asyncio as redis
@@ -34,9 +37,37 @@ class Sessions:
     another: Callable[[], SessionStore]
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-async def sessions(request: pytest.FixtureRequest) -> AsyncIterator[Sessions]:
-    if request.param == "memory":
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres),
+                        pytest.param("redis", marks=pytest.mark.redis)])
+def session_backend(request: pytest.FixtureRequest) -> tuple[str, Any]:
+    """The backend and what it needs, resolved outside the event loop (an async
+    fixture cannot request an async fixture by name)."""
+    needs = {"sqlite": "sqlite_url", "postgres": "pg_engine", "redis": "redis_url"}
+    name = request.param
+    return name, request.getfixturevalue(needs[name]) if name in needs else None
+
+
+@pytest.fixture
+async def sessions(session_backend: tuple[str, Any]) -> AsyncIterator[Sessions]:
+    kind, resource = session_backend
+    if kind in ("sqlite", "postgres"):
+        from adapters.sql.engine import create_engine, dispose_engine
+        from adapters.sql.session_store import SqlSessionStore
+
+        clock = FakeClock()
+        engine = create_engine(resource) if kind == "sqlite" else resource
+
+        async def move_sql(seconds: float) -> None:
+            clock.advance(timedelta(seconds=seconds))
+
+        def another_sql() -> SessionStore:
+            return SqlSessionStore(engine, clock)
+
+        yield Sessions(SqlSessionStore(engine, clock), move_sql, another_sql)
+        if kind == "sqlite":
+            await dispose_engine(engine)
+        return
+    if kind == "memory":
         clock = FakeClock()
         store = MemorySessionStore(clock)
 
@@ -45,7 +76,7 @@ async def sessions(request: pytest.FixtureRequest) -> AsyncIterator[Sessions]:
 
         yield Sessions(store, move, lambda: store)
         return
-    url = request.getfixturevalue("redis_url")
+    url = resource
     made: list[RedisSessionStore] = []
 
     def another() -> RedisSessionStore:

@@ -375,7 +375,7 @@ async def test_the_application_runs_the_retention_jobs_on_its_database(tmp_path:
                 held = set((await conn.execute(select(leases.c.name))).scalars())
             return held == {"job:retention.audit-logs", "job:retention.outbox",
                             "job:retention.idempotency-keys", "job:retention.processed-events",
-                            "job:retention.ai-history"}
+                            "job:retention.ai-history", "job:retention.sessions"}
 
         await eventually(every_job_leased, "a lease row per job")
     finally:

@@ -13,6 +13,7 @@ from services.contexts.conversation.servicers import ConversationServicer
 from services.contexts.conversation.websocket import websocket_handler
 from services.contexts.declaration import BuiltContext
 from services.runtime.infrastructure import Infrastructure
+from services.runtime.scheduler import Job
 
 
 def build(infra: Infrastructure) -> BuiltContext:
@@ -44,6 +45,20 @@ def build(infra: Infrastructure) -> BuiltContext:
     service = ConversationService(infra.sessions, creations, preferences, archive, infra.clock,
                                   session_ttl_seconds=settings.session_ttl_seconds)
     ttl = settings.session_ttl_seconds
-    return BuiltContext(service=service, servicers={
+    jobs = []
+    sessions = infra.sessions
+    if settings.retention_interval_seconds and hasattr(sessions, "delete_expired"):
+        # Sessions kept in the database: expired rows are removed in batches.
+        async def expire() -> int:
+            total = 0
+            while True:
+                deleted = await sessions.delete_expired(settings.retention_batch_size)
+                total += deleted
+                if deleted < settings.retention_batch_size:
+                    return total
+
+        jobs.append(Job("retention.sessions", settings.retention_interval_seconds, expire,
+                        counts="rows deleted"))
+    return BuiltContext(service=service, jobs=jobs, servicers={
         "ConversationService": ConversationServicer(service, ttl)},
         http={"stream": websocket_handler(service, infra.verifier, ttl)})

@@ -1,5 +1,6 @@
 """Creation: a person's content items (library), conversations kept for
-personalisation, the AI history of text generation and audio's renders.
+personalisation and live ones (sessions, when there is no Redis), the AI
+history of text generation and audio's renders.
 
 Revision ID: 0004_creation
 Revises: 0003_retention_leases
@@ -32,6 +33,7 @@ INDEXES = (
     ("ix_content_items_request_id", "content_items", ["request_id"], True),
     ("ix_content_items_state_updated_at", "content_items", ["state", "updated_at"], False),
     ("ix_conversations_user_id", "conversations", ["user_id"], False),
+    ("ix_sessions_expires_at", "sessions", ["expires_at"], False),
     ("ix_ai_history_created_at", "ai_history", ["created_at"], False),
     ("ix_ai_history_user_id_created_at", "ai_history", ["user_id", "created_at"], False),
 )
@@ -82,6 +84,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_conversations"),
     )
     op.create_table(
+        "sessions",
+        sa.Column("id", sa.Uuid, nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("document", sa.LargeBinary, nullable=False),
+        _time("expires_at"),
+        sa.PrimaryKeyConstraint("id", name="pk_sessions"),
+    )
+    op.create_table(
         "ai_history",
         sa.Column("id", sa.Uuid, nullable=False),
         sa.Column("user_id", sa.Uuid, nullable=False),
@@ -116,5 +126,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     for name, table, _columns, _unique in reversed(INDEXES):
         op.drop_index(name, table_name=table)
-    for table in ("audio_renders", "ai_history", "conversations", "content_items"):
+    for table in ("audio_renders", "ai_history", "sessions", "conversations", "content_items"):
         op.drop_table(table)
