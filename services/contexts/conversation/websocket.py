@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from google.protobuf import json_format
 
-from core.shared.errors import DomainError, InvalidArgument, Unauthenticated
+from core.shared.errors import DomainError, InvalidArgument, NotFound, Unauthenticated
 from core.shared.text import first_forbidden
 from services.api.context import RequestInfo, request_var
 from services.api.errors import status_for
@@ -66,7 +66,7 @@ def websocket_handler(conversations: Any, verifier: Any, ttl: int) -> Any:
     async def handle(request: web.Request) -> web.StreamResponse:
         match = PATH.fullmatch(request.path)
         if match is None:
-            return _json_error(404, InvalidArgument("not found", reason="NOT_FOUND"))
+            return _json_error(404, NotFound("not found", reason="NOT_FOUND"))
         try:
             token = _token(request)
             if not token:
@@ -94,9 +94,12 @@ def websocket_handler(conversations: Any, verifier: Any, ttl: int) -> Any:
                             await socket.send_str(_refusal("frames are JSON text"))
                         continue
                     try:
-                        frame = json_format.Parse(message.data, pb.ConverseRequest(),
-                                                  ignore_unknown_fields=True)
-                    except (json_format.ParseError, ValueError):
+                        data = json.loads(message.data)
+                        if not isinstance(data, dict):
+                            raise ValueError("not an object")
+                        frame = json_format.ParseDict(data, pb.ConverseRequest(),
+                                                      ignore_unknown_fields=True)
+                    except (json_format.ParseError, ValueError, RecursionError):
                         await socket.send_str(_refusal("a frame is a JSON ConverseRequest"))
                         continue
                     if frame.text and first_forbidden(frame.text) >= 0:

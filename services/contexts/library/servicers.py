@@ -97,15 +97,18 @@ class LibraryServicer(rpc.LibraryServiceServicer):
                             context: grpc.aio.ServicerContext) -> pb.Content:
         user_id = current_principal().user_id
         content_id = resource_id(request.content.name, "contents", "content.name")
-        paths = set(request.update_mask.paths) or {"title", "tags"}
+        paths = set(request.update_mask.paths)
         unknown = paths - {"title", "tags"}
         if unknown:
             raise InvalidArgument(f"update_mask may name title and tags, not {sorted(unknown)}",
                                   reason="INVALID_UPDATE_MASK",
                                   metadata={"field": "update_mask"})
+        if not paths:
+            # No mask (AIP-134): the fields that were sent, i.e. have a value.
+            # Clearing the tags needs the mask `tags`.
+            paths = {name for name, given in (("title", bool(request.content.title)),
+                                              ("tags", bool(request.content.tags))) if given}
         title = request.content.title if "title" in paths else None
-        if title is not None and not title and not request.update_mask.paths:
-            title = None  # an empty mask with no title changes the tags only
         tags = list(request.content.tags) if "tags" in paths else None
         item = await self._library.update(user_id, content_id, title=title, tags=tags)
         return content_pb(item)
