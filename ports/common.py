@@ -68,7 +68,11 @@ class EventCodec(Protocol):
 class Outbox(Protocol):
     """Write side of the outbox, inside a unit of work."""
 
-    async def add(self, event: DomainEvent) -> None: ...
+    async def add(self, event: DomainEvent) -> None:
+        """Write the event with the change. An event id already in the outbox is
+        ignored: an event whose id is derived from its fact (a render's outcome)
+        is announced once however often the fact is recorded."""
+        ...
 
 
 class OutboxStore(Protocol):

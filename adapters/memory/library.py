@@ -18,6 +18,8 @@ from ports.common import EventCodec, TraceContext, no_trace_context
 def _stored(item: ContentItem) -> ContentItem:
     copy = item.copy()
     copy.created_at, copy.updated_at = utc(item.created_at), utc(item.updated_at)
+    if item.last_played_at is not None:
+        copy.last_played_at = utc(item.last_played_at)
     return copy
 
 

@@ -21,7 +21,7 @@ class MemoryOutbox:
 
     async def add(self, event: DomainEvent) -> None:
         if event.event_id in self._rows:
-            raise ValueError(f"duplicate outbox event {event.event_id}")
+            return
         topic, payload = self._codec.encode(event)
         self._rows[event.event_id] = OutboxRow(
             event_id=event.event_id, topic=topic, payload=payload,

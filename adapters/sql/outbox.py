@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sql.schema import outbox
+from adapters.sql.uow import upsert_insert
 from core.shared.events import DomainEvent
 from ports.common import EventCodec, OutboxMessage, TraceContext, no_trace_context
 
@@ -26,10 +27,11 @@ class SqlOutbox:
 
     async def add(self, event: DomainEvent) -> None:
         topic, payload = self._codec.encode(event)
-        await self._conn.execute(outbox.insert().values(
+        await self._conn.execute(upsert_insert(self._conn, outbox).values(
             event_id=event.event_id, topic=topic, payload=payload,
             created_at=event.occurred_at, attempts=0, next_attempt_at=event.occurred_at,
-            traceparent=self._trace_context() or None))
+            traceparent=self._trace_context() or None)
+            .on_conflict_do_nothing(index_elements=[outbox.c.event_id]))
 
 
 class SqlOutboxStore:

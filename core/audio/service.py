@@ -77,11 +77,16 @@ def fit_pauses(speech: list[float], pauses: list[float], target: float) -> list[
         return [min(p, MIN_PAUSE) for p in pauses]
     scale = wanted / total_pause
     fitted = [min(max(p * scale, MIN_PAUSE if p > 0 else 0.0), MAX_PAUSE) for p in pauses]
-    # One correction pass: what clamping took or added is spread over the
-    # pauses that still have room.
-    error = wanted - sum(fitted)
-    free = [i for i, p in enumerate(fitted) if MIN_PAUSE < p < MAX_PAUSE]
-    if free and abs(error) > 0.01:
+    # What clamping took or added is spread over the pauses that can still
+    # move that way, until the sum is right or none can move.
+    for _ in range(len(fitted) + 1):
+        error = wanted - sum(fitted)
+        if abs(error) <= 0.01:
+            break
+        free = [i for i, p in enumerate(fitted) if pauses[i] > 0 and (
+            (error > 0 and p < MAX_PAUSE) or (error < 0 and p > MIN_PAUSE))]
+        if not free:
+            break
         share = error / len(free)
         for i in free:
             fitted[i] = min(max(fitted[i] + share, MIN_PAUSE), MAX_PAUSE)

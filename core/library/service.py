@@ -119,7 +119,12 @@ class LibraryService:
             raise InvalidArgument("request_id is required", reason="REQUEST_ID_REQUIRED")
         existing = await self._by_request(request_id)
         if existing is not None:
-            return self._own(existing, user_id)
+            item = self._own(existing, user_id)
+            if item.hold_id is not None or item.state is not ItemState.GENERATING_TEXT:
+                return item
+            # An earlier attempt inserted it but did not reserve (a transient
+            # failure): carry on from the reserve.
+            return await self._reserve_and_queue(item, user_id)
         now = self._clock.now()
         item = ContentItem(id=uuid7(), user_id=user_id, content_type=brief.content_type,
                            state=ItemState.GENERATING_TEXT, request_id=request_id,
@@ -145,6 +150,9 @@ class LibraryService:
             item = self._own(found, user_id)
             if item.hold_id is not None:
                 return item
+        return await self._reserve_and_queue(item, user_id)
+
+    async def _reserve_and_queue(self, item: ContentItem, user_id: uuid.UUID) -> ContentItem:
         try:
             hold_id = await self._credits.reserve(
                 credits_request("reserve", item.id), user_id, item.cost,
@@ -276,15 +284,19 @@ class LibraryService:
             stale = await uow.items.list_stale((ItemState.GENERATING_TEXT,
                                                 ItemState.RENDERING_AUDIO), now - idle, batch)
         for item in stale:
-            if now - item.created_at > deadline:
-                await self._fail(item.id, FailureReason.CREATION_TIMED_OUT,
-                                 "the creation did not finish in time")
-            elif item.state is ItemState.GENERATING_TEXT:
-                if item.hold_id is None:
-                    continue  # its start was interrupted before the reserve; it expires
-                await self._text_jobs.enqueue(item.id)
-            else:
-                await self._request_render(item)
+            try:
+                if now - item.created_at > deadline:
+                    await self._fail(item.id, FailureReason.CREATION_TIMED_OUT,
+                                     "the creation did not finish in time")
+                elif item.state is ItemState.GENERATING_TEXT:
+                    if item.hold_id is None:
+                        continue  # its start was interrupted before the reserve
+                    await self._text_jobs.enqueue(item.id)
+                else:
+                    await self._request_render(item)
+            except Exception:
+                # One item must not stop the sweep for all the others.
+                log.warning("could not resume the creation %s", item.id, exc_info=True)
         return len(stale)
 
     # --- the person's library ---------------------------------------------------

@@ -117,11 +117,6 @@ def test_a_target_reachable_by_scaling_alone_is_met_exactly(
     assert fitted == pytest.approx([p * scale for p in pauses], abs=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG core/audio/service.py fit_pauses: one correction pass only; when that "
-    "pass clamps again (several pauses near MIN_PAUSE or MAX_PAUSE) a reachable "
-    "target is missed, e.g. pauses [0.5]*4+[1.5]*4+[10]*2, speech 100 s, target "
-    "108 s gives 108.57 s"))
 @settings(max_examples=300, deadline=None)
 @example(speech=[100.0], pauses=[0.5] * 4 + [1.5] * 4 + [10.0] * 2, target=108.0)
 @example(speech=[0.0], pauses=[1.0, 10.0, 20.0], target=150.0)
@@ -414,12 +409,6 @@ async def test_a_failed_upload_is_retried_without_a_record_or_an_event(rig: Rig)
     assert len(rig.events(AudioRendered.topic)) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG core/audio/service.py AudioRenderer.fail: the AudioFailed event id is "
-    "derived from (content, version), so a job that fails for good a second time "
-    "(redelivered, or re-requested by the library's sweep) adds the same outbox "
-    "event again: the memory outbox raises ValueError, SQL an IntegrityError, "
-    "instead of RenderFailed"))
 async def test_a_job_that_fails_for_good_twice_announces_once(rig: Rig) -> None:
     work = job(("Hello there", 0.5))
     for _ in range(2):
