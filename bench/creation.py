@@ -73,13 +73,12 @@ async def create(container: Any, user: uuid.UUID, brief: Brief) -> tuple[float, 
 
 
 async def main(args: argparse.Namespace) -> int:
+    from adapters.audio import mp3
     from adapters.offline_llm.composer import OfflineComposer
     from adapters.piper.speech import PiperSynthesizer
     from adapters.sql.migrate import migrate
     from services.runtime.bootstrap import build
     from services.runtime.settings import Settings
-
-    from adapters.audio import mp3
 
     encoding = {"seconds": 0.0}
     plain_encode = mp3.LameMp3Encoder.encode
