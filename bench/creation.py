@@ -129,6 +129,34 @@ async def main(args: argparse.Namespace) -> int:
             print(f"text generation, offline composer, {kind.value}: "
                   f"p50 {pct(spent, 50) * 1000:.1f} ms")
 
+        # The OpenAI client's own cost: the SDK against the tests' scripted
+        # OpenAI-compatible server, answering at once with a valid piece (the
+        # offline composer's, so that it validates).
+        from adapters.openai.generator import OpenAITextGenerator
+        from core.content.prompts import render_prompt
+        from core.content.service import ContentGenerator
+        from tests.fakes.openai_server import FakeOpenAI
+
+        server = FakeOpenAI()
+        base = await server.start()
+        remote = OpenAITextGenerator("bench-key", base_url=base, model="bench-model",
+                                     fallback_model=None, timeout=10)
+        composer = OfflineComposer()
+        history = container.built["content"].service._history
+        scripted = ContentGenerator(remote, history, container.clock)
+        spent = []
+        for i in range(args.texts):
+            brief = Brief(content_type=ContentType.GUIDED_MEDITATION, intent="sleep")
+            prompt = render_prompt(scripted.request_for(f"bench-openai-{i}", brief, []))
+            server.ok((await composer.generate(prompt, "offline-composer")).text)
+            started = time.perf_counter()
+            await scripted.generate(user, f"bench-openai-{i}", brief, [])
+            spent.append(time.perf_counter() - started)
+        await remote.close()
+        await server.stop()
+        print(f"text generation, OpenAI SDK against the scripted server (answers at once), "
+              f"guided_meditation: p50 {pct(spent, 50) * 1000:.1f} ms")
+
         rows = []
         for kind, minutes in ((ContentType.AFFIRMATION, 3), (ContentType.RITUAL, 5),
                               (ContentType.GUIDED_MEDITATION, 10)):
