@@ -36,6 +36,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
+from adapters.nats.connection import NatsLink
 from ports.common import ConsumerStatus, EventHandler, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class _Subscription:
     task: asyncio.Task[None] | None = None
 
 
-class NatsEventBus:
+class NatsEventBus(NatsLink):
     """Implements ports.common.EventBus on NATS JetStream.
 
     All durations are in seconds.
@@ -125,6 +126,8 @@ class NatsEventBus:
     replicas: stream replicas (1 for a single server; 3 on a cluster).
     client_name: connection name shown by the NATS monitoring endpoints.
     """
+
+    _link_error = NatsEventBusError
 
     def __init__(self, url: str, *, connect_timeout: float = 5.0,
                  publish_timeout: float = 5.0, ack_wait: float = 30.0,
@@ -270,67 +273,6 @@ class NatsEventBus:
         if nc is not None and not nc.is_closed:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(nc.close(), timeout=self._publish_timeout)
-
-    # -- connection ---------------------------------------------------------
-
-    async def _connect(self) -> Client:
-        nc = Client()
-        self._last_error = None
-        connect = nc.connect(
-            servers=[s.strip() for s in self._url.split(",")],
-            name=self._client_name,
-            connect_timeout=self._connect_timeout,
-            reconnect_time_wait=self._reconnect_time_wait,
-            allow_reconnect=True,
-            max_reconnect_attempts=-1,
-            error_cb=self._on_error,
-            disconnected_cb=self._on_disconnected,
-            reconnected_cb=self._on_reconnected,
-        )
-        # With max_reconnect_attempts=-1 nats-py retries the first connection
-        # forever too; the deadline turns that into a startup error.
-        try:
-            await asyncio.wait_for(connect, timeout=self._connect_timeout)
-        except (TimeoutError, OSError, nats.errors.Error) as exc:
-            with contextlib.suppress(Exception):
-                await nc.close()
-            cause = self._last_error or exc
-            raise NatsEventBusError(
-                f"NATS unreachable at {self._safe_url} (gave up after "
-                f"{self._connect_timeout:g}s): {cause!r}") from exc
-        self._connected_once = True
-        return nc
-
-    async def _check_jetstream(self) -> None:
-        assert self._js is not None
-        try:
-            await self._js.account_info()
-        except nats.js.errors.ServiceUnavailableError as exc:
-            raise NatsEventBusError(
-                f"JetStream is not enabled on the NATS server at {self._safe_url} "
-                "(start nats-server with -js)") from exc
-        except (TimeoutError, nats.errors.Error) as exc:
-            raise NatsEventBusError(
-                f"JetStream at {self._safe_url} did not answer: {exc!r}") from exc
-
-    async def _on_error(self, error: Exception) -> None:
-        self._last_error = error
-        if not self._connected_once:
-            return
-        # Reconnection attempts fail every reconnect_time_wait during an outage:
-        # warn about the first, keep the rest for debug logs.
-        self._errors_since_connect += 1
-        level = logging.WARNING if self._errors_since_connect == 1 else logging.DEBUG
-        log.log(level, "nats connection error", extra={
-            "url": self._safe_url, "error": repr(error)})
-
-    async def _on_disconnected(self) -> None:
-        if self._connected_once:
-            log.warning("nats disconnected; reconnecting", extra={"url": self._safe_url})
-
-    async def _on_reconnected(self) -> None:
-        self._errors_since_connect = 0
-        log.info("nats reconnected", extra={"url": self._safe_url})
 
     # -- streams and consumers ----------------------------------------------
 

@@ -41,6 +41,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
+from adapters.nats.connection import NatsLink
 from adapters.nats.event_bus import redact_url
 from ports.media import JobHandler, QueuedJob, RetryLater
 
@@ -92,7 +93,7 @@ class _Consumer:
         return self.queue
 
 
-class JetStreamWorkQueue:
+class JetStreamWorkQueue(NatsLink):
     """Implements ports.media.WorkQueue on NATS JetStream (see the module docstring).
 
     All durations are in seconds.
@@ -115,6 +116,8 @@ class JetStreamWorkQueue:
     error_backoff: pause after an unexpected error in a consumer loop.
     replicas: stream replicas (1 for a single server; 3 on a cluster).
     """
+
+    _link_error = JetStreamWorkQueueError
 
     def __init__(self, url: str, *, stream: str = "WAQUP_JOBS",
                  subject_prefix: str = "waqup.jobs", ack_wait: float = 30.0,
@@ -251,65 +254,6 @@ class JetStreamWorkQueue:
             raise JetStreamWorkQueueError(
                 f"stream info from {self._safe_url} failed: {exc!r}") from exc
         return (info.state.subjects or {}).get(subject, 0)
-
-    # -- connection ---------------------------------------------------------
-
-    async def _connect(self) -> Client:
-        nc = Client()
-        self._last_error = None
-        connect = nc.connect(
-            servers=[s.strip() for s in self._url.split(",")],
-            name=self._client_name,
-            connect_timeout=self._connect_timeout,
-            reconnect_time_wait=self._reconnect_time_wait,
-            allow_reconnect=True,
-            max_reconnect_attempts=-1,
-            error_cb=self._on_error,
-            disconnected_cb=self._on_disconnected,
-            reconnected_cb=self._on_reconnected,
-        )
-        # With max_reconnect_attempts=-1 nats-py retries the first connection
-        # forever too; the deadline turns that into a startup error.
-        try:
-            await asyncio.wait_for(connect, timeout=self._connect_timeout)
-        except (TimeoutError, OSError, nats.errors.Error) as exc:
-            with contextlib.suppress(Exception):
-                await nc.close()
-            cause = self._last_error or exc
-            raise JetStreamWorkQueueError(
-                f"NATS unreachable at {self._safe_url} (gave up after "
-                f"{self._connect_timeout:g}s): {cause!r}") from exc
-        self._connected_once = True
-        return nc
-
-    async def _check_jetstream(self) -> None:
-        assert self._js is not None
-        try:
-            await self._js.account_info()
-        except nats.js.errors.ServiceUnavailableError as exc:
-            raise JetStreamWorkQueueError(
-                f"JetStream is not enabled on the NATS server at {self._safe_url} "
-                "(start nats-server with -js)") from exc
-        except (TimeoutError, nats.errors.Error) as exc:
-            raise JetStreamWorkQueueError(
-                f"JetStream at {self._safe_url} did not answer: {exc!r}") from exc
-
-    async def _on_error(self, error: Exception) -> None:
-        self._last_error = error
-        if not self._connected_once:
-            return
-        self._errors_since_connect += 1
-        level = logging.WARNING if self._errors_since_connect == 1 else logging.DEBUG
-        log.log(level, "nats connection error", extra={
-            "url": self._safe_url, "error": repr(error)})
-
-    async def _on_disconnected(self) -> None:
-        if self._connected_once:
-            log.warning("nats disconnected; reconnecting", extra={"url": self._safe_url})
-
-    async def _on_reconnected(self) -> None:
-        self._errors_since_connect = 0
-        log.info("nats reconnected", extra={"url": self._safe_url})
 
     async def _shutdown(self) -> None:
         # As in the event bus: on Python 3.11 a cancellation can get lost inside

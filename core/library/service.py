@@ -69,7 +69,7 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_TITLE = 120
 METADATA_TTL_SECONDS = 3600
-TEXT_CONSUMER = "library.audio-rendered"
+AUDIO_RENDERED_CONSUMER = "library.audio-rendered"
 
 
 #: Credits' request ids are UUIDs: each step's id is derived from the item, so
@@ -231,7 +231,7 @@ class LibraryService:
                              "the creation took too long")
             return
         async with self._uow() as uow:
-            if not await uow.processed.add(TEXT_CONSUMER, event_id, self._clock.now()):
+            if not await uow.processed.add(AUDIO_RENDERED_CONSUMER, event_id, self._clock.now()):
                 return
             current = await uow.items.get_for_update(content_id)
             if current is None or current.state is not ItemState.RENDERING_AUDIO:

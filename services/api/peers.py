@@ -62,6 +62,33 @@ class Peer:
         await self.channel.close()
 
 
+def peer_error(error: grpc.aio.AioRpcError) -> Exception:
+    """A peer's refusal as the domain error it was (code and ErrorInfo reason
+    kept: FAILED_PRECONDITION, RESOURCE_EXHAUSTED, or UNAVAILABLE with a
+    reason), so the caller's own request path answers it the same way; any
+    other failure stays a transport error (INTERNAL, or retried by a job)."""
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    from core.shared.errors import DomainError, FailedPrecondition, ResourceExhausted, Unavailable
+
+    reason = ""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    for detail in status.details if status else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            reason = info.reason
+    kinds: dict[grpc.StatusCode, type[DomainError]] = {
+        grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+        grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted}
+    if reason:
+        kinds[grpc.StatusCode.UNAVAILABLE] = Unavailable
+    kind = kinds.get(error.code())
+    if kind is None:
+        return error
+    return kind(error.details() or "refused", reason=reason or None)
+
+
 def peer_target(settings: Settings, context: str) -> str:
     """WAQUP_<CONTEXT>_TARGET (mesh mode), required when `context` is served elsewhere."""
     import os

@@ -13,7 +13,7 @@ from services.contexts.content.servicers import ContentGenerationServicer
 from services.contexts.declaration import BuiltContext
 from services.runtime.infrastructure import Infrastructure
 from services.runtime.metrics import creation_metrics
-from services.runtime.scheduler import Job
+from services.runtime.retention import retention_job
 
 #: The seed's retention of AI history.
 AI_HISTORY_DAYS = 30
@@ -76,19 +76,10 @@ def build(infra: Infrastructure) -> BuiltContext:
     writer = MeasuredWriter(writer_for(infra))
     infra.closers.append(writer.close)
     generator = ContentGenerator(writer, history, infra.clock)
-    settings, clock = infra.settings, infra.clock
+    settings = infra.settings
     jobs = []
     if settings.retention_interval_seconds:
-        async def expire() -> int:
-            cutoff = clock.now() - timedelta(days=AI_HISTORY_DAYS)
-            deleted = total = 0
-            while True:
-                deleted = await history.delete_before(cutoff, settings.retention_batch_size)
-                total += deleted
-                if deleted < settings.retention_batch_size:
-                    return total
-
-        jobs.append(Job("retention.ai-history", settings.retention_interval_seconds, expire,
-                        counts="rows deleted"))
+        jobs.append(retention_job("retention.ai-history", "ai_history", history.delete_before,
+                                  infra.clock, timedelta(days=AI_HISTORY_DAYS), settings))
     return BuiltContext(service=generator, jobs=jobs, servicers={
         "ContentGenerationService": ContentGenerationServicer(generator)})

@@ -12,11 +12,11 @@ from typing import Any
 import grpc
 
 from core.shared.creation import Brief
-from core.shared.errors import DomainError, FailedPrecondition, ResourceExhausted
+from core.shared.errors import DomainError
 from ports.conversation import CreationStatus, KnownPreferences
 from services.api.context import request_var
 from services.api.creation import brief_pb
-from services.api.peers import Peer
+from services.api.peers import Peer, peer_error
 from services.gen.waqup.identity.v1 import identity_pb2, identity_pb2_grpc
 from services.gen.waqup.library.v1 import library_pb2, library_pb2_grpc
 
@@ -46,30 +46,6 @@ class LocalCreations:
         return await self._library().titles(user_id, limit)
 
 
-def _reason(error: grpc.aio.AioRpcError) -> str:
-    from google.rpc import error_details_pb2
-    from grpc_status import rpc_status
-
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    for detail in status.details if status else ():
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            return info.reason
-    return ""
-
-
-def _domain(error: grpc.aio.AioRpcError) -> Exception:
-    """The peer's refusals keep their code and reason for the person; anything
-    else stays a transport error (INTERNAL to the caller)."""
-    kinds: dict[Any, type[DomainError]] = {
-        grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
-        grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted}
-    kind = kinds.get(error.code())
-    if kind is None:
-        return error
-    return kind(error.details() or "refused", reason=_reason(error) or None)
-
-
 class RemoteCreations:
     def __init__(self, peer: Peer) -> None:
         self._peer = peer
@@ -80,7 +56,7 @@ class RemoteCreations:
             return await method(request, metadata=self._peer.tokens.metadata(),
                                 timeout=self._peer.timeout)
         except grpc.aio.AioRpcError as error:
-            raise _domain(error) from None
+            raise peer_error(error) from None
 
     def _status(self, content: library_pb2.Content) -> CreationStatus:
         return CreationStatus(content_id=uuid.UUID(content.name.partition("/")[2]),

@@ -4,6 +4,7 @@ the WebSocket."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from core.conversation.service import ConversationService
@@ -13,7 +14,7 @@ from services.contexts.conversation.servicers import ConversationServicer
 from services.contexts.conversation.websocket import websocket_handler
 from services.contexts.declaration import BuiltContext
 from services.runtime.infrastructure import Infrastructure
-from services.runtime.scheduler import Job
+from services.runtime.retention import retention_job
 
 
 def build(infra: Infrastructure) -> BuiltContext:
@@ -48,17 +49,11 @@ def build(infra: Infrastructure) -> BuiltContext:
     jobs = []
     sessions = infra.sessions
     if settings.retention_interval_seconds and hasattr(sessions, "delete_expired"):
-        # Sessions kept in the database: expired rows are removed in batches.
-        async def expire() -> int:
-            total = 0
-            while True:
-                deleted = await sessions.delete_expired(settings.retention_batch_size)
-                total += deleted
-                if deleted < settings.retention_batch_size:
-                    return total
-
-        jobs.append(Job("retention.sessions", settings.retention_interval_seconds, expire,
-                        counts="rows deleted"))
+        # Sessions kept in the database: expired rows are removed in batches
+        # (a row's expiry is its own, hence no extra age).
+        jobs.append(retention_job("retention.sessions", "sessions",
+                                  lambda _cutoff, limit: sessions.delete_expired(limit),
+                                  infra.clock, timedelta(0), settings))
     return BuiltContext(service=service, jobs=jobs, servicers={
         "ConversationService": ConversationServicer(service, ttl)},
         http={"stream": websocket_handler(service, infra.verifier, ttl)})

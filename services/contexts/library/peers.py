@@ -12,9 +12,8 @@ from typing import Any
 import grpc
 
 from core.shared.creation import Brief, GeneratedText, Script, Segment
-from core.shared.errors import FailedPrecondition, Unavailable
 from services.api.creation import DEPTH_FROM_PB, brief_pb, struct_dict
-from services.api.peers import Peer
+from services.api.peers import Peer, peer_error
 from services.gen.waqup.audio.v1 import events_pb2 as audio_pb
 from services.gen.waqup.content.v1 import content_pb2, content_pb2_grpc
 from services.gen.waqup.credits.v1 import credits_pb2, credits_pb2_grpc
@@ -38,29 +37,6 @@ class LocalCredits:
         await self._service().release(request_id, user_id, hold_id)
 
 
-def _domain_error(error: grpc.aio.AioRpcError) -> Exception:
-    """A peer's FAILED_PRECONDITION keeps its ErrorInfo reason; the rest are
-    transient for the caller."""
-    from grpc_status import rpc_status
-
-    from services.gen.waqup.credits.v1 import credits_pb2 as _  # noqa: F401 (descriptors)
-
-    reason = ""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    if status is not None:
-        from google.rpc import error_details_pb2
-
-        for detail in status.details:
-            info = error_details_pb2.ErrorInfo()
-            if detail.Unpack(info):
-                reason = info.reason
-    if error.code() == grpc.StatusCode.FAILED_PRECONDITION:
-        return FailedPrecondition(error.details() or "failed precondition", reason=reason or None)
-    if error.code() == grpc.StatusCode.UNAVAILABLE and reason:
-        return Unavailable(error.details() or "unavailable", reason=reason)
-    return error
-
-
 class RemoteCredits:
     def __init__(self, peer: Peer) -> None:
         self._peer = peer
@@ -71,7 +47,7 @@ class RemoteCredits:
             return await method(request, metadata=self._peer.tokens.metadata(),
                                 timeout=self._peer.timeout)
         except grpc.aio.AioRpcError as error:
-            raise _domain_error(error) from None
+            raise peer_error(error) from None
 
     async def reserve(self, request_id: str, user_id: uuid.UUID, amount: int,
                       reason: str) -> uuid.UUID:
@@ -111,7 +87,7 @@ class RemoteWriter:
                                                    history=history[:50]),
                 metadata=self._peer.tokens.metadata(), timeout=self._peer.timeout)
         except grpc.aio.AioRpcError as error:
-            raise _domain_error(error) from None
+            raise peer_error(error) from None
         script = Script(tuple(Segment(s.text, s.pause_after_seconds) for s in response.segments),
                         target_seconds=response.target_seconds)
         return GeneratedText(title=response.title, depth=DEPTH_FROM_PB[response.depth],
