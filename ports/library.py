@@ -7,7 +7,15 @@ import uuid
 from datetime import datetime
 from typing import Protocol
 
-from core.library.model import ContentItem, ItemState
+from core.library.model import (
+    AudioDetails,
+    ContentItem,
+    Folder,
+    ItemState,
+    ListeningPreferences,
+    Practice,
+    Share,
+)
 from core.shared.creation import Brief, ContentType, GeneratedText, Script
 from ports.common import Outbox, ProcessedEvents, UnitOfWork
 
@@ -31,8 +39,25 @@ class ContentItems(Protocol):
     async def delete(self, content_id: uuid.UUID) -> None: ...
 
     async def list_for_user(self, user_id: uuid.UUID, *, content_type: ContentType | None,
-                            before: uuid.UUID | None, limit: int) -> list[ContentItem]:
-        """Newest first (ids are time-ordered), those older than `before`."""
+                            before: uuid.UUID | None, limit: int, tag: str | None = None,
+                            folder_id: uuid.UUID | None = None,
+                            ) -> list[ContentItem]:
+        """Newest first (ids are time-ordered), those older than `before`;
+        only those with `tag`, or in `folder_id`, when given."""
+        ...
+
+    async def tag_counts(self, user_id: uuid.UUID) -> dict[str, int]:
+        """Every tag of the person's items and how many carry it."""
+        ...
+
+    async def with_tag(self, user_id: uuid.UUID, tag: str) -> list[ContentItem]:
+        """The person's items carrying `tag`, locked for update."""
+        ...
+
+    async def folder_counts(self, user_id: uuid.UUID) -> dict[uuid.UUID, int]: ...
+
+    async def clear_folder(self, folder_id: uuid.UUID) -> None:
+        """Take every item out of the folder."""
         ...
 
     async def count_created_since(self, user_id: uuid.UUID, since: datetime) -> int: ...
@@ -43,8 +68,81 @@ class ContentItems(Protocol):
         ...
 
 
+class AudioDetailsStore(Protocol):
+    """The report and captions of each item's playable version."""
+
+    async def put(self, details: AudioDetails) -> None:
+        """Insert or replace the item's details."""
+        ...
+
+    async def get(self, content_id: uuid.UUID) -> AudioDetails | None: ...
+
+
+class Practices(Protocol):
+    async def add(self, practice: Practice) -> None: ...
+
+    async def get(self, practice_id: uuid.UUID) -> Practice | None: ...
+
+    async def get_for_update(self, practice_id: uuid.UUID) -> Practice | None: ...
+
+    async def save(self, practice: Practice) -> None: ...
+
+    async def list_for_user(self, user_id: uuid.UUID, *, before: uuid.UUID | None,
+                            limit: int) -> list[Practice]:
+        """Newest first, those older than `before`."""
+        ...
+
+    async def all_for_user(self, user_id: uuid.UUID) -> list[Practice]: ...
+
+    async def latest_moods(self, user_id: uuid.UUID, limit: int) -> list[Practice]:
+        """The person's latest practices with a mood check-in, newest first."""
+        ...
+
+
+class Folders(Protocol):
+    async def add(self, folder: Folder) -> None:
+        """Raises AlreadyExists when the person has a folder of that name
+        (case-insensitive)."""
+        ...
+
+    async def get(self, folder_id: uuid.UUID) -> Folder | None: ...
+
+    async def save(self, folder: Folder) -> None:
+        """Raises AlreadyExists like `add`."""
+        ...
+
+    async def delete(self, folder_id: uuid.UUID) -> None: ...
+
+    async def list_for_user(self, user_id: uuid.UUID) -> list[Folder]:
+        """By display name."""
+        ...
+
+
+class Shares(Protocol):
+    async def add(self, share: Share) -> None: ...
+
+    async def get(self, share_id: uuid.UUID) -> Share | None: ...
+
+    async def save(self, share: Share) -> None: ...
+
+    async def list_for_content(self, content_id: uuid.UUID) -> list[Share]:
+        """Newest first."""
+        ...
+
+
+class Preferences(Protocol):
+    async def get(self, user_id: uuid.UUID) -> ListeningPreferences | None: ...
+
+    async def put(self, preferences: ListeningPreferences) -> None: ...
+
+
 class LibraryUnitOfWork(UnitOfWork, Protocol):
     items: ContentItems
+    details: AudioDetailsStore
+    practices: Practices
+    folders: Folders
+    shares: Shares
+    preferences: Preferences
     outbox: Outbox
     processed: ProcessedEvents
 
@@ -82,7 +180,7 @@ class RenderRequests(Protocol):
     """Asks the audio context to render a script (a job on its work queue)."""
 
     async def request(self, content_id: uuid.UUID, user_id: uuid.UUID, version: int,
-                      script: Script, voice: str, rate: float) -> None: ...
+                      script: Script, voice: str, rate: float, background: str) -> None: ...
 
 
 class TextJobs(Protocol):
@@ -94,6 +192,10 @@ class TextJobs(Protocol):
 class AudioUrls(Protocol):
     """Signed URLs and deletion of stored audio (an ObjectStore)."""
 
-    async def signed_url(self, key: str, expires_in_seconds: int) -> str: ...
+    async def signed_url(self, key: str, expires_in_seconds: int,
+                         download_name: str | None = None) -> str:
+        """A URL reading the object until it expires; with `download_name`,
+        answered as an attachment of that file name."""
+        ...
 
     async def delete_prefix(self, prefix: str) -> int: ...

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from core.audio.model import SpeechError
+from core.audio.model import AudioReport, Mix, SpeechError
 
 __all__ = ["SpeechError"]
 
@@ -20,6 +20,10 @@ class Voice:
     id: str
     display_name: str
     language: str = "en-US"
+    #: Who renders it (`piper`, `elevenlabs`).
+    provider: str = ""
+    #: Paces (core.shared.creation.Pace values) it speaks at.
+    paces: tuple[str, ...] = ("slow", "medium", "fast")
 
 
 class SpeechSynthesizer(Protocol):
@@ -55,6 +59,24 @@ class AudioEncoder(Protocol):
         ...
 
 
+class AudioProducer(Protocol):
+    """Assembles a Mix into finished audio. CPU-bound and synchronous (callers
+    on the event loop use a thread); one instance may be shared by threads."""
+
+    def produce(self, mix: Mix) -> bytes:
+        """16-bit mono PCM at `mix.sample_rate`: the lead-in, then each clip
+        followed by exactly its pause (sample-accurate: clip i starts at
+        lead_in + the lengths of everything before it, rounded to samples),
+        the bed under everything, faded, loudness-normalised and limited."""
+        ...
+
+
+class AudioAnalyzer(Protocol):
+    """Measures an encoded file (any format the encoders write)."""
+
+    def analyze(self, data: bytes) -> AudioReport: ...
+
+
 class ObjectStore(Protocol):
     """Blobs by key (`audio/{user}/{content}/{version}.mp3`). Writes replace."""
 
@@ -72,9 +94,12 @@ class ObjectStore(Protocol):
 
     async def list_keys(self, prefix: str) -> list[str]: ...
 
-    async def signed_url(self, key: str, expires_in: timedelta) -> str:
+    async def signed_url(self, key: str, expires_in: timedelta,
+                         download_name: str | None = None) -> str:
         """A URL that reads the object directly (HTTP Range included) until it
-        expires, and is refused after that or when altered."""
+        expires, and is refused after that or when altered; with
+        `download_name` (letters, digits, `._-`), answered as an attachment
+        (`Content-Disposition`) of that file name."""
         ...
 
     async def close(self) -> None: ...

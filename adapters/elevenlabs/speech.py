@@ -104,8 +104,8 @@ class ElevenLabsSynthesizer:
         else:
             ids.remove(default)
             ids.insert(0, default)
-        return [Voice(id=key, display_name=names.get(key, key), language=language)
-                for key in ids]
+        return [Voice(id=key, display_name=names.get(key, key), language=language,
+                      provider="elevenlabs") for key in ids]
 
     def voices(self) -> list[Voice]:
         return list(self._voices)

@@ -196,8 +196,9 @@ class FileObjectStore:
                     found.append((key, path))
         return found
 
-    async def signed_url(self, key: str, expires_in: timedelta) -> str:
-        return self._signer.sign(check_key(key), expires_in)
+    async def signed_url(self, key: str, expires_in: timedelta,
+                         download_name: str | None = None) -> str:
+        return self._signer.sign(check_key(key), expires_in, download_name or "")
 
     async def close(self) -> None:
         return None

@@ -65,6 +65,11 @@ class Tables:
     processed_events: dict[tuple[str, uuid.UUID], datetime] = field(default_factory=dict)
     content_items: dict[uuid.UUID, Any] = field(default_factory=dict)
     audio_renders: dict[tuple[uuid.UUID, int], Any] = field(default_factory=dict)
+    content_audio: dict[uuid.UUID, Any] = field(default_factory=dict)
+    practices: dict[uuid.UUID, Any] = field(default_factory=dict)
+    folders: dict[uuid.UUID, Any] = field(default_factory=dict)
+    shares: dict[uuid.UUID, Any] = field(default_factory=dict)
+    listening_preferences: dict[uuid.UUID, Any] = field(default_factory=dict)
     #: conversation id -> (user id, state, document, resulting content id)
     conversations: dict[uuid.UUID, Any] = field(default_factory=dict)
 

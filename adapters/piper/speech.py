@@ -25,7 +25,8 @@ from piper import PiperVoice, SynthesisConfig
 
 from ports.media import SpeechError, Voice
 
-DEFAULT_VOICE = Voice(id="joe", display_name="Joe (US English)", language="en-US")
+DEFAULT_VOICE = Voice(id="joe", display_name="Joe (US English)", language="en-US",
+                      provider="piper")
 
 #: Rates outside this range are clamped: beyond it the model's output degrades.
 MIN_RATE = 0.5

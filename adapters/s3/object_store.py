@@ -25,6 +25,9 @@ from adapters.fs.object_store import check_key, check_prefix
 
 #: Longest validity of a SigV4 presigned URL.
 MAX_EXPIRES_IN = timedelta(days=7)
+#: Every key names one version of one object, never rewritten with other
+#: content: players and CDNs may keep it for a year.
+IMMUTABLE = "public, max-age=31536000, immutable"
 
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
 
@@ -128,7 +131,8 @@ class S3ObjectStore:
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         check_key(key)
         await asyncio.to_thread(self._client.put_object, Bucket=self._bucket, Key=key,
-                                Body=bytes(data), ContentType=content_type)
+                                Body=bytes(data), ContentType=content_type,
+                                CacheControl=IMMUTABLE)
 
     async def get(self, key: str) -> bytes | None:
         check_key(key)
@@ -193,15 +197,19 @@ class S3ObjectStore:
             deleted += len(batch)
         return deleted
 
-    async def signed_url(self, key: str, expires_in: timedelta) -> str:
+    async def signed_url(self, key: str, expires_in: timedelta,
+                         download_name: str | None = None) -> str:
         check_key(key)
         if not timedelta(0) < expires_in <= MAX_EXPIRES_IN:
             raise ValueError("expires_in must be positive and at most 7 days")
         seconds = max(1, int(expires_in.total_seconds()))
+        params = {"Bucket": self._bucket, "Key": key}
+        if download_name:
+            params["ResponseContentDisposition"] = f'attachment; filename="{download_name}"'
         # Presigning sends nothing, but resolving credentials may (instance metadata).
         url: str = await asyncio.to_thread(
-            self._client.generate_presigned_url, "get_object",
-            Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=seconds)
+            self._client.generate_presigned_url, "get_object", Params=params,
+            ExpiresIn=seconds)
         if self._public is None:
             return url
         scheme, netloc, path_prefix = self._public

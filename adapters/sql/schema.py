@@ -11,7 +11,9 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -221,13 +223,99 @@ content_items = Table(
     Column("last_played_at", Timestamp, nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    Column("folder_id", Uuid, nullable=True),
+    Column("background", String(16), nullable=False, default=""),
+    Column("audio_version", Integer, nullable=False, default=0),
+    Column("renditions", json_type(), nullable=False),
+    Column("preview_key", String(300), nullable=False, default=""),
+    Column("preview_ms", Integer, nullable=False, default=0),
+    Column("render_failure_reason", String(64), nullable=False, default=""),
+    Column("render_request_id", String(128), nullable=False, default=""),
+    Column("render_started_at", Timestamp, nullable=True),
 )
+#: A folder's items.
+Index("ix_content_items_folder_id", content_items.c.folder_id)
 #: The library list (newest first) and the rate limit (a user's recent items).
 Index("ix_content_items_user_id_id", content_items.c.user_id, content_items.c.id)
 #: One item per creation request: a retried confirm finds the first.
 Index("ix_content_items_request_id", content_items.c.request_id, unique=True)
 #: The sweep of creations stuck mid-pipeline.
 Index("ix_content_items_state_updated_at", content_items.c.state, content_items.c.updated_at)
+
+#: Tags of items, one row each (filtering and counting by tag in SQL on both
+#: dialects); kept in step with `content_items.tags` by the repository.
+content_tags = Table(
+    "content_tags", metadata,
+    Column("content_id", Uuid, nullable=False),
+    Column("tag", String(40), nullable=False),
+    Column("user_id", Uuid, nullable=False),
+    PrimaryKeyConstraint("content_id", "tag"),
+)
+Index("ix_content_tags_user_id_tag", content_tags.c.user_id, content_tags.c.tag)
+
+#: The report and captions of each item's playable version.
+content_audio = Table(
+    "content_audio", metadata,
+    Column("content_id", Uuid, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("measurements", json_type(), nullable=False),
+    Column("silences", json_type(), nullable=False),
+    Column("waveform", json_type(), nullable=False),
+    Column("captions", json_type(), nullable=False),
+    Column("voice", String(64), nullable=False, default=""),
+    Column("background", String(16), nullable=False, default=""),
+)
+
+#: The seed's practice events: one listening of an item each.
+practices = Table(
+    "practices", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, nullable=False),
+    Column("content_id", Uuid, nullable=False),
+    Column("content_type", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("started_at", Timestamp, nullable=False),
+    Column("completed_at", Timestamp, nullable=True),
+    Column("listened_seconds", Float, nullable=False, default=0.0),
+    Column("time_zone", String(64), nullable=False),
+    Column("local_date", Date, nullable=False),
+    Column("device", String(64), nullable=False, default=""),
+    Column("context", String(64), nullable=False, default=""),
+    Column("mood_before", Integer, nullable=True),
+    Column("mood_before_words", String(200), nullable=False, default=""),
+    Column("mood_after", Integer, nullable=True),
+    Column("mood_after_words", String(200), nullable=False, default=""),
+)
+Index("ix_practices_user_id_id", practices.c.user_id, practices.c.id)
+
+folders = Table(
+    "folders", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, nullable=False),
+    Column("display_name", String(60), nullable=False),
+    #: The name case-folded: one folder per name per person, whatever the case.
+    Column("name_key", String(60), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+Index("ix_folders_user_id_name_key", folders.c.user_id, folders.c.name_key, unique=True)
+
+shares = Table(
+    "shares", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, nullable=False),
+    Column("content_id", Uuid, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("revoked_at", Timestamp, nullable=True),
+)
+Index("ix_shares_content_id", shares.c.content_id)
+
+listening_preferences = Table(
+    "listening_preferences", metadata,
+    Column("user_id", Uuid, primary_key=True),
+    Column("voice", String(64), nullable=False, default=""),
+    Column("background", String(16), nullable=False, default=""),
+)
 
 #: Live conversations when neither Redis nor memory:// holds them: the
 #: embedded mode's worker processes share them through the database.

@@ -22,7 +22,7 @@ from dataclasses import replace
 from itertools import islice
 
 from core.conversation.model import Details
-from core.shared.creation import ContentType, Pace, TimeOfDay, Tone
+from core.shared.creation import Background, ContentType, Pace, TimeOfDay, Tone
 
 #: Only this much of a message is read (the service refuses longer messages anyway).
 MAX_SCAN = 8000
@@ -518,8 +518,21 @@ _VOICES = re.compile(
     r"|\bvoice\s+(?:called|named)\s+(?P<named>[a-z0-9][a-z0-9_-]{0,63})\b", _I)
 
 
+_BACKGROUNDS = re.compile(
+    r"(?P<rain>\b(?:rain(?:fall|drops?)?|raining)\s+(?:sounds?|noise|background|in\s+the\s+"
+    r"background)\b|\b(?:sounds?|noise)\s+of\s+(?:the\s+)?rain\b|\bwith\s+(?:soft\s+|gentle\s+)?"
+    r"rain\b)"
+    r"|(?P<brown_noise>\bbrown(?:ian)?\s+noise\b|\b(?:white|pink)\s+noise\b)"
+    r"|(?P<drone>\bdrone\b|\bhum(?:ming)?\s+(?:sound|background)\b|\bsinging\s+bowls?\b)"
+    r"|(?P<none>\bno\s+(?:background|music|sounds?|noise)\b|\bjust\s+(?:the|your)\s+voice\b"
+    r"|\b(?:in\s+)?silence\s+(?:behind|underneath|in\s+the\s+background)\b)", _I)
+
+
 def _style(text: str, known: Details, expecting: str) -> Details:
     pace, tone, voice = known.pace, known.tone, known.voice
+    match = _last(text, _BACKGROUNDS)
+    background = (Background(next(k for k, v in match.groupdict().items() if v))
+                  if match else known.background)
     match = _last(text, _PACES)
     if match:
         pace = Pace(next(k for k, v in match.groupdict().items() if v))
@@ -536,7 +549,7 @@ def _style(text: str, known: Details, expecting: str) -> Details:
             (_PACE_ALONE[w] for w in words if w in _PACE_ALONE), pace)
         tone = tone if tone != known.tone else next(
             (_TONE_ALONE[w] for w in words if w in _TONE_ALONE), tone)
-    return replace(known, pace=pace, tone=tone, voice=voice)
+    return replace(known, pace=pace, tone=tone, voice=voice, background=background)
 
 
 # --- short answers ------------------------------------------------------------------

@@ -20,7 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from core.shared.creation import Brief, ContentType, Pace, TimeOfDay, Tone
+from core.shared.creation import Background, Brief, ContentType, Pace, TimeOfDay, Tone
 from core.shared.errors import FailedPrecondition
 
 
@@ -99,6 +99,7 @@ class Details:
     voice: str = ""
     pace: Pace | None = None
     tone: Tone | None = None
+    background: Background | None = None
 
     def to_brief(self, name: str = "") -> Brief:
         """The brief for the content context; FailedPrecondition without a type."""
@@ -109,7 +110,8 @@ class Details:
         return Brief(content_type=self.content_type, intent=self.intent,
                      situation=self.situation, time_of_day=self.time_of_day,
                      target_minutes=float(self.target_minutes or 0.0), focus=self.focus,
-                     voice=self.voice, pace=self.pace, tone=self.tone, name=name)
+                     voice=self.voice, pace=self.pace, tone=self.tone, name=name,
+                     background=self.background)
 
     def changed_fields(self, before: Details) -> list[str]:
         """Names of the fields whose value differs from `before`, in field order."""
@@ -130,7 +132,8 @@ class Details:
                    time_of_day=enum(TimeOfDay, data.get("time_of_day")),
                    target_minutes=float(minutes) if minutes else None,
                    focus=str(data.get("focus") or ""), voice=str(data.get("voice") or ""),
-                   pace=enum(Pace, data.get("pace")), tone=enum(Tone, data.get("tone")))
+                   pace=enum(Pace, data.get("pace")), tone=enum(Tone, data.get("tone")),
+                   background=enum(Background, data.get("background")))
 
 
 #: Kinds of message: a question, the summary to confirm, a refusal to go on

@@ -22,12 +22,16 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.library.model import (
+    AudioDetails,
+    AudioFormat,
     AudioNotReady,
     ContentBusy,
     ContentFailed,
@@ -35,8 +39,9 @@ from core.library.model import (
     ContentReady,
     FailureReason,
     ItemState,
+    StoredRendition,
 )
-from core.shared.creation import Brief, ContentType, Pace
+from core.shared.creation import Background, Brief, ContentType, Pace
 from core.shared.errors import (
     AlreadyExists,
     DomainError,
@@ -65,6 +70,13 @@ log = logging.getLogger(__name__)
 DEFAULT_COSTS: Mapping[ContentType, int] = {ContentType.AFFIRMATION: 1,
                                             ContentType.GUIDED_MEDITATION: 2,
                                             ContentType.RITUAL: 2}
+#: Credits a new version (another voice or bed) of a READY item costs.
+DEFAULT_RERENDER_COST = 1
+#: The bed a type gets when neither the creation nor the person names one.
+DEFAULT_BACKGROUNDS: Mapping[ContentType, Background] = {
+    ContentType.AFFIRMATION: Background.NONE,
+    ContentType.GUIDED_MEDITATION: Background.RAIN,
+    ContentType.RITUAL: Background.DRONE}
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_TITLE = 120
@@ -77,13 +89,41 @@ AUDIO_RENDERED_CONSUMER = "library.audio-rendered"
 _REQUESTS = uuid.UUID("8f0c6a52-3b7e-4c1d-9a5e-2d4f6b8a0c13")
 
 
-def credits_request(step: str, content_id: uuid.UUID) -> str:
-    return str(uuid.uuid5(_REQUESTS, f"library:{step}:{content_id}"))
+def credits_request(step: str, content_id: uuid.UUID, version: int = 1) -> str:
+    """Version 1 is the creation; each later version (a re-render) has its own."""
+    suffix = "" if version == 1 else f":v{version}"
+    return str(uuid.uuid5(_REQUESTS, f"library:{step}:{content_id}{suffix}"))
 
 
 def metadata_key(content_id: uuid.UUID) -> str:
     """The seed's cache key of an item's playback metadata."""
     return f"ritual:{content_id}:metadata"
+
+
+class Unchanged:
+    """Marks an argument left as it is (where None means "clear")."""
+
+
+UNCHANGED = Unchanged()
+
+
+@dataclass(frozen=True)
+class Playback:
+    url: str
+    expires_at: datetime
+    mime_type: str
+    duration_ms: int
+    format: AudioFormat
+    #: The first part of an item still rendering.
+    preview: bool
+
+
+@dataclass(frozen=True)
+class Download:
+    url: str
+    expires_at: datetime
+    filename: str
+    size: int
 
 
 class CreationRateLimited(ResourceExhausted):
@@ -96,7 +136,8 @@ class LibraryService:
                  text_jobs: TextJobs, audio: AudioUrls, *,
                  costs: Mapping[ContentType, int] = DEFAULT_COSTS,
                  creations_per_hour: int = 30, playback_ttl_seconds: int = 900,
-                 default_voice: str = "") -> None:
+                 default_voice: str = "", rerender_cost: int = DEFAULT_RERENDER_COST,
+                 metadata_ttl_seconds: int = METADATA_TTL_SECONDS) -> None:
         self._uow = uow
         self._clock = clock
         self._cache = cache
@@ -109,6 +150,8 @@ class LibraryService:
         self._per_hour = creations_per_hour
         self._playback_ttl = playback_ttl_seconds
         self._default_voice = default_voice
+        self._rerender_cost = rerender_cost
+        self._metadata_ttl = metadata_ttl_seconds
 
     # --- creation ---------------------------------------------------------------
 
@@ -126,11 +169,17 @@ class LibraryService:
             # failure): carry on from the reserve.
             return await self._reserve_and_queue(item, user_id)
         now = self._clock.now()
+        async with self._uow(read_only=True) as uow:
+            prefs = await uow.preferences.get(user_id)
+        background = (brief.background.value if brief.background
+                      else (prefs.background if prefs and prefs.background
+                            else DEFAULT_BACKGROUNDS[brief.content_type].value))
         item = ContentItem(id=uuid7(), user_id=user_id, content_type=brief.content_type,
                            state=ItemState.GENERATING_TEXT, request_id=request_id,
                            cost=self._costs[brief.content_type], brief=brief, created_at=now,
                            updated_at=now, conversation_id=conversation_id,
-                           voice=brief.voice or self._default_voice)
+                           voice=brief.voice or (prefs.voice if prefs else "")
+                           or self._default_voice, background=background)
         async with self._uow() as uow:
             recent = await uow.items.count_created_since(user_id, now - timedelta(hours=1))
             if recent >= self._per_hour:
@@ -185,7 +234,7 @@ class LibraryService:
                    if i.id != item.id and i.title]
         try:
             text = await self._writer.generate(item.user_id, f"library:text:{item.id}",
-                                               item.brief, history)
+                                               await self._with_moods(item), history)
         except DomainError as error:
             if error.reason == FailureReason.TEXT_GENERATION_FAILED:
                 await self._fail(item.id, FailureReason.TEXT_GENERATION_FAILED, error.message)
@@ -207,22 +256,42 @@ class LibraryService:
             await uow.commit()
         await self._request_render(current)
 
+    async def _with_moods(self, item: ContentItem) -> Brief:
+        """The brief, its situation told how the person has been feeling after
+        their latest practices (their mood check-ins), so the next piece meets
+        them where they are."""
+        async with self._uow(read_only=True) as uow:
+            latest = await uow.practices.latest_moods(item.user_id, 3)
+        felt = [p.mood_after or p.mood_before for p in latest]
+        moods = [m for m in felt if m is not None]
+        if not moods:
+            return item.brief
+        words = ", ".join(dict.fromkeys(m.words.strip() for m in moods if m.words.strip()))
+        average = sum(m.score for m in moods) / len(moods)
+        feeling = ("low" if average < 2.5 else "steady" if average < 3.5 else "good")
+        note = f"lately they have felt {feeling}" + (f" ({words})" if words else "")
+        situation = f"{item.brief.situation}; {note}" if item.brief.situation else note
+        return replace(item.brief, situation=situation[:500])
+
     async def _request_render(self, item: ContentItem) -> None:
         assert item.script is not None
         pace = item.brief.pace or Pace.MEDIUM
         await self._renders.request(item.id, item.user_id, item.version, item.script,
-                                    item.voice, pace.speech_rate)
+                                    item.voice, pace.speech_rate,
+                                    item.background or Background.NONE.value)
 
     async def audio_rendered(self, event_id: uuid.UUID, content_id: uuid.UUID, version: int,
-                             key: str, mime_type: str, duration_ms: int, size: int) -> None:
-        """Audio is stored: spend the hold (once), then READY."""
+                             renditions: list[StoredRendition], duration_ms: int,
+                             details: AudioDetails) -> None:
+        """Audio is stored: spend the hold (once), then the new version plays
+        (READY); the preview goes, and the versions before the one replaced."""
         item = await self._get(content_id)
         if item is None or item.state is not ItemState.RENDERING_AUDIO or item.version != version:
             return
         assert item.hold_id is not None
         try:
-            await self._credits.commit(credits_request("commit", item.id), item.user_id,
-                                       item.hold_id)
+            await self._credits.commit(credits_request("commit", item.id, version),
+                                       item.user_id, item.hold_id)
         except FailedPrecondition as error:
             # The hold is gone (released by the sweep of expired holds): the
             # creation took too long to be charged; it fails, free.
@@ -230,6 +299,8 @@ class LibraryService:
             await self._fail(item.id, FailureReason.CREATION_TIMED_OUT,
                              "the creation took too long")
             return
+        by_format = {r.format: r for r in renditions}
+        mp3 = by_format.get(AudioFormat.MP3.value) or renditions[0]
         async with self._uow() as uow:
             if not await uow.processed.add(AUDIO_RENDERED_CONSUMER, event_id, self._clock.now()):
                 return
@@ -237,14 +308,39 @@ class LibraryService:
             if current is None or current.state is not ItemState.RENDERING_AUDIO:
                 await uow.commit()
                 return
+            replaced = current.audio_version
             current.state = ItemState.READY
-            current.audio_key, current.audio_mime_type = key, mime_type
-            current.audio_duration_ms, current.audio_bytes = duration_ms, size
+            current.audio_key, current.audio_mime_type = mp3.key, mp3.mime_type
+            current.audio_duration_ms, current.audio_bytes = duration_ms, mp3.size
+            current.audio_version, current.renditions = version, by_format
+            current.preview_key, current.preview_ms = "", 0
+            current.render_failure_reason = ""
             current.updated_at = now = self._clock.now()
             await uow.items.save(current)
+            await uow.details.put(details)
             await uow.outbox.add(ContentReady(occurred_at=now, content_id=current.id,
                                               user_id=current.user_id,
                                               content_type=current.content_type))
+            await uow.commit()
+        await self._cache.delete(metadata_key(content_id))
+        prefix = f"audio/{item.user_id}/{content_id}/"
+        # The version just replaced stays until the next one: a playback URL
+        # or a cached copy of the metadata (in another worker's cache, up to
+        # its TTL) may still point at it. Those before it go.
+        for old in range(1, replaced):
+            await self._audio.delete_prefix(f"{prefix}{old}.")
+        await self._audio.delete_prefix(f"{prefix}{version}.preview")
+
+    async def preview_ready(self, content_id: uuid.UUID, version: int, key: str,
+                            duration_ms: int) -> None:
+        """The first part of the version being rendered can be played."""
+        async with self._uow() as uow:
+            item = await uow.items.get_for_update(content_id)
+            if (item is None or item.state is not ItemState.RENDERING_AUDIO
+                    or item.version != version):
+                return
+            item.preview_key, item.preview_ms = key, duration_ms
+            await uow.items.save(item)
             await uow.commit()
         await self._cache.delete(metadata_key(content_id))
 
@@ -260,13 +356,24 @@ class LibraryService:
         if item is None or not item.state.busy:
             return
         if item.hold_id is not None:
-            await self._credits.release(credits_request("release", item.id), item.user_id,
-                                        item.hold_id)
+            await self._credits.release(credits_request("release", item.id, item.version),
+                                        item.user_id, item.hold_id)
         async with self._uow() as uow:
             current = await uow.items.get_for_update(content_id)
             if current is None or not current.state.busy:
                 return
+            if current.playable:
+                # A new version failed: the one that played before still does.
+                current.state = ItemState.READY
+                current.render_failure_reason = reason.value
+                current.preview_key, current.preview_ms = "", 0
+                current.updated_at = self._clock.now()
+                await uow.items.save(current)
+                await uow.commit()
+                await self._cache.delete(metadata_key(content_id))
+                return
             current.state = ItemState.FAILED
+            current.preview_key, current.preview_ms = "", 0
             current.failure_reason = reason.value
             current.failure_message = message[:500]
             current.updated_at = now = self._clock.now()
@@ -285,9 +392,13 @@ class LibraryService:
                                                 ItemState.RENDERING_AUDIO), now - idle, batch)
         for item in stale:
             try:
-                if now - item.created_at > deadline:
+                if now - (item.render_started_at or item.created_at) > deadline:
                     await self._fail(item.id, FailureReason.CREATION_TIMED_OUT,
                                      "the creation did not finish in time")
+                elif item.state is ItemState.RENDERING_AUDIO and item.hold_id is None:
+                    # A re-render interrupted before its reserve: undo it.
+                    await self._fail(item.id, FailureReason.AUDIO_RENDERING_FAILED,
+                                     "the new version was interrupted")
                 elif item.state is ItemState.GENERATING_TEXT:
                     if item.hold_id is None:
                         continue  # its start was interrupted before the reserve
@@ -308,12 +419,18 @@ class LibraryService:
         return item
 
     async def list(self, user_id: uuid.UUID, content_type: ContentType | None,
-                   page_size: int, before: uuid.UUID | None,
+                   page_size: int, before: uuid.UUID | None, *, tag: str | None = None,
+                   folder_id: uuid.UUID | None = None,
                    ) -> tuple[list[ContentItem], uuid.UUID | None]:
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         async with self._uow(read_only=True) as uow:
+            if folder_id is not None:
+                folder = await uow.folders.get(folder_id)
+                if folder is None or folder.user_id != user_id:
+                    raise NotFound("no such folder", reason="FOLDER_NOT_FOUND")
             items = await uow.items.list_for_user(user_id, content_type=content_type,
-                                                  before=before, limit=size + 1)
+                                                  before=before, limit=size + 1, tag=tag,
+                                                  folder_id=folder_id)
         more = len(items) > size
         items = items[:size]
         return items, (items[-1].id if more and items else None)
@@ -322,7 +439,10 @@ class LibraryService:
         return [i.title for i in await self._recent(user_id, limit) if i.title]
 
     async def update(self, user_id: uuid.UUID, content_id: uuid.UUID, *,
-                     title: str | None, tags: list[str] | None) -> ContentItem:
+                     title: str | None, tags: list[str] | None,
+                     folder_id: uuid.UUID | Unchanged | None = UNCHANGED) -> ContentItem:
+        """`folder_id`: a folder of the person's to move the item into, None to
+        take it out of any, UNCHANGED to leave it."""
         if title is not None and not title.strip():
             raise InvalidArgument("title must not be empty", reason="INVALID_TITLE",
                                   metadata={"field": "title"})
@@ -330,13 +450,20 @@ class LibraryService:
             item = await uow.items.get_for_update(content_id)
             if item is None or item.user_id != user_id:
                 raise _not_found()
+            if not isinstance(folder_id, Unchanged):
+                if folder_id is not None:
+                    folder = await uow.folders.get(folder_id)
+                    if folder is None or folder.user_id != user_id:
+                        raise NotFound("no such folder", reason="FOLDER_NOT_FOUND")
+                item.folder_id = folder_id
             if title is not None:
                 item.title = title.strip()[:MAX_TITLE]
             if tags is not None:
-                item.tags = list(dict.fromkeys(t.strip() for t in tags if t.strip()))
+                item.tags = normalise_tags(tags)
             item.updated_at = self._clock.now()
             await uow.items.save(item)
             await uow.commit()
+        await self._cache.delete(metadata_key(content_id))  # the title names downloads
         return item
 
     async def delete(self, user_id: uuid.UUID, content_id: uuid.UUID) -> None:
@@ -353,29 +480,135 @@ class LibraryService:
         await self._cache.delete(metadata_key(content_id))
         await self._audio.delete_prefix(f"audio/{user_id}/{content_id}/")
 
-    async def playback(self, user_id: uuid.UUID, content_id: uuid.UUID,
-                       ) -> tuple[str, datetime, str, int]:
-        """(url, expire time, mime type, duration ms). Cache first (the seed's
-        `ritual:{id}:metadata`, 1 h), the database on a miss; free."""
+    async def _playback_meta(self, user_id: uuid.UUID, content_id: uuid.UUID,
+                             ) -> dict[str, Any]:
+        """What playback needs of an item: cache first (the seed's
+        `ritual:{id}:metadata`, 1 h, for settled items), the database on a miss."""
         key = metadata_key(content_id)
         cached = await self._cache.get(key)
         if cached is not None:
-            meta = json.loads(cached)
+            meta: dict[str, Any] = json.loads(cached)
         else:
             item = await self._get(content_id)
             if item is None:
                 raise _not_found()
-            meta = {"user": str(item.user_id), "state": item.state.value, "key": item.audio_key,
-                    "mime": item.audio_mime_type, "ms": item.audio_duration_ms}
-            if item.state is ItemState.READY:
-                await self._cache.set(key, json.dumps(meta).encode(), METADATA_TTL_SECONDS)
+            renditions = ((f, item.rendition(f)) for f in AudioFormat)
+            meta = {"user": str(item.user_id), "state": item.state.value,
+                    "ms": item.audio_duration_ms, "title": item.title,
+                    "r": {f.value: [r.key, r.mime_type, r.size] for f, r in renditions if r},
+                    "preview": item.preview_key, "pms": item.preview_ms}
+            if item.state is ItemState.READY and self._metadata_ttl > 0:
+                await self._cache.set(key, json.dumps(meta).encode(), self._metadata_ttl)
         if meta["user"] != str(user_id):
             raise _not_found()
-        if meta["state"] != ItemState.READY.value:
-            raise AudioNotReady("the audio is not ready yet")
-        url = await self._audio.signed_url(meta["key"], self._playback_ttl)
+        return meta
+
+    async def playback(self, user_id: uuid.UUID, content_id: uuid.UUID,
+                       fmt: AudioFormat = AudioFormat.MP3) -> Playback:
+        """A signed URL of the audio in `fmt`; while a first render runs, of its
+        first part (MP3) once that exists. Free."""
+        meta = await self._playback_meta(user_id, content_id)
         expires = self._clock.now() + timedelta(seconds=self._playback_ttl)
-        return url, expires, meta["mime"], int(meta["ms"])
+        rendition = meta["r"].get(fmt.value)
+        if rendition is None and meta["r"] and fmt is not AudioFormat.MP3:
+            raise FailedPrecondition(f"this item has no {fmt.value} rendition; render it "
+                                     "again to get one", reason="FORMAT_NOT_AVAILABLE")
+        if rendition is not None:
+            url = await self._audio.signed_url(rendition[0], self._playback_ttl)
+            return Playback(url, expires, rendition[1], int(meta["ms"]), fmt, preview=False)
+        if meta["preview"]:
+            url = await self._audio.signed_url(meta["preview"], self._playback_ttl)
+            return Playback(url, expires, "audio/mpeg", int(meta["pms"]), AudioFormat.MP3,
+                            preview=True)
+        raise AudioNotReady("the audio is not ready yet")
+
+    async def download(self, user_id: uuid.UUID, content_id: uuid.UUID,
+                       fmt: AudioFormat = AudioFormat.MP3) -> Download:
+        """A signed URL answering with the file as an attachment."""
+        meta = await self._playback_meta(user_id, content_id)
+        rendition = meta["r"].get(fmt.value)
+        if rendition is None:
+            if meta["r"]:
+                raise FailedPrecondition(f"this item has no {fmt.value} rendition",
+                                         reason="FORMAT_NOT_AVAILABLE")
+            raise AudioNotReady("the audio is not ready yet")
+        filename = f"{file_stem(meta['title'])}.{fmt.extension}"
+        url = await self._audio.signed_url(rendition[0], self._playback_ttl,
+                                           download_name=filename)
+        expires = self._clock.now() + timedelta(seconds=self._playback_ttl)
+        return Download(url, expires, filename, int(rendition[2]))
+
+    async def audio_url(self, key: str, ttl: timedelta) -> str:
+        return await self._audio.signed_url(key, int(ttl.total_seconds()))
+
+    async def details(self, user_id: uuid.UUID, content_id: uuid.UUID,
+                      ) -> tuple[ContentItem, AudioDetails]:
+        """The playable version's report and captions."""
+        async with self._uow(read_only=True) as uow:
+            item = await uow.items.get(content_id)
+            if item is None or item.user_id != user_id:
+                raise _not_found()
+            found = await uow.details.get(content_id)
+        if found is None or not item.playable:
+            raise AudioNotReady("the audio is not ready yet")
+        return item, found
+
+    async def rerender(self, user_id: uuid.UUID, content_id: uuid.UUID, request_id: str, *,
+                       voice: str = "", background: Background | None = None) -> ContentItem:
+        """A new version of a READY item with another voice or bed; the
+        current one plays until the new one replaces it. Costs
+        `rerender_cost` credits, spent only if it succeeds."""
+        if not request_id:
+            raise InvalidArgument("request_id is required", reason="REQUEST_ID_REQUIRED")
+        async with self._uow() as uow:
+            item = await uow.items.get_for_update(content_id)
+            if item is None or item.user_id != user_id:
+                raise _not_found()
+            if item.render_request_id == request_id:
+                return item  # a retry
+            if item.state.busy:
+                raise ContentBusy("a version of this item is being rendered")
+            if item.state is not ItemState.READY or item.script is None:
+                raise AudioNotReady("only a ready item can be rendered again")
+            previous = (item.voice, item.background)
+            item.version += 1
+            item.state = ItemState.RENDERING_AUDIO
+            item.voice = voice or item.voice
+            item.background = background.value if background else item.background
+            item.render_request_id, item.render_failure_reason = request_id, ""
+            item.hold_id = None
+            item.updated_at = item.render_started_at = self._clock.now()
+            await uow.items.save(item)
+            await uow.commit()
+        try:
+            hold_id = await self._credits.reserve(
+                credits_request("reserve", item.id, item.version), user_id,
+                self._rerender_cost, f"new version {item.version} of contents/{item.id}")
+        except FailedPrecondition:
+            await self._undo_rerender(item, *previous)
+            raise
+        async with self._uow() as uow:
+            current = await uow.items.get_for_update(content_id)
+            if current is None or current.version != item.version:
+                raise NotFound("the item was removed", reason="CONTENT_NOT_FOUND")
+            current.hold_id = hold_id
+            await uow.items.save(current)
+            await uow.commit()
+        await self._request_render(current)
+        return current
+
+    async def _undo_rerender(self, item: ContentItem, voice: str, background: str) -> None:
+        """Not enough credits: the item is as it was (but for the version
+        number, which moves on: a version is never reused)."""
+        async with self._uow() as uow:
+            current = await uow.items.get_for_update(item.id)
+            if current is not None and current.version == item.version:
+                current.state = ItemState.READY
+                current.voice, current.background = voice, background
+                current.render_request_id = ""
+                current.render_failure_reason = "INSUFFICIENT_CREDITS"
+                await uow.items.save(current)
+            await uow.commit()
 
     # --- helpers ------------------------------------------------------------------
 
@@ -397,6 +630,25 @@ class LibraryService:
         if item.user_id != user_id:
             raise InvalidArgument("request_id is already used", reason="REQUEST_ID_REUSED")
         return item
+
+
+def normalise_tags(tags: list[str]) -> list[str]:
+    """Trimmed, inner whitespace collapsed, duplicates dropped (case-blind,
+    first spelling kept)."""
+    seen: set[str] = set()
+    kept = []
+    for tag in tags:
+        clean = " ".join(tag.split())
+        if clean and clean.casefold() not in seen:
+            seen.add(clean.casefold())
+            kept.append(clean)
+    return kept
+
+
+def file_stem(title: str) -> str:
+    """A safe file name from a title: letters, digits and dashes."""
+    stem = re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-").lower()[:60]
+    return stem or "waqup-audio"
 
 
 def _not_found() -> NotFound:

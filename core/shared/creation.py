@@ -47,6 +47,17 @@ class Tone(StrEnum):
     WARM = "warm"
 
 
+class Background(StrEnum):
+    """The sound bed under the voice. Every bed is generated (no recordings, so
+    no licence to track): `rain` is soft filtered noise with scattered drops,
+    `brown_noise` deep 1/f² noise, `drone` a slow low chord."""
+
+    NONE = "none"
+    RAIN = "rain"
+    BROWN_NOISE = "brown_noise"
+    DRONE = "drone"
+
+
 class TimeOfDay(StrEnum):
     MORNING = "morning"
     MIDDAY = "midday"
@@ -102,6 +113,8 @@ class Brief:
     tone: Tone | None = None
     #: The person's name as they like to be addressed ("" = not used).
     name: str = ""
+    #: The sound bed (None = the type's default).
+    background: Background | None = None
 
 
 @dataclass(frozen=True)
