@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from core.shared.errors import InvalidArgument
+
+
+def duration(ms: int) -> Duration:
+    """A Duration of `ms` milliseconds."""
+    value = Duration()
+    value.FromMilliseconds(ms)
+    return value
 
 
 def timestamp(dt: datetime) -> Timestamp:

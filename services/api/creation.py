@@ -7,7 +7,7 @@ import uuid
 
 from google.protobuf import json_format, struct_pb2
 
-from core.shared.creation import Brief, ContentType, Depth, Pace, TimeOfDay, Tone
+from core.shared.creation import Background, Brief, ContentType, Depth, Pace, TimeOfDay, Tone
 from core.shared.errors import InvalidArgument
 from services.gen.waqup.common.v1 import creation_pb2 as common
 
@@ -32,7 +32,7 @@ def brief_pb(brief: Brief) -> common.Brief:
         time_of_day=TIME_TO_PB.get(brief.time_of_day, 0) if brief.time_of_day else 0,
         target_minutes=round(brief.target_minutes), focus=brief.focus, voice=brief.voice,
         pace=brief.pace.value if brief.pace else "", tone=brief.tone.value if brief.tone else "",
-        display_name=brief.name)
+        display_name=brief.name, background=brief.background.value if brief.background else "")
 
 
 def brief_from_pb(message: common.Brief) -> Brief:
@@ -42,14 +42,16 @@ def brief_from_pb(message: common.Brief) -> Brief:
     try:
         pace = Pace(message.pace) if message.pace else None
         tone = Tone(message.tone) if message.tone else None
+        background = Background(message.background) if message.background else None
     except ValueError:
-        raise InvalidArgument("brief.pace or brief.tone is not a known value",
+        raise InvalidArgument("brief.pace, brief.tone or brief.background is not a known value",
                               reason="INVALID_ARGUMENT") from None
     return Brief(content_type=CONTENT_TYPE_FROM_PB[message.content_type],
                  intent=message.intent, situation=message.situation,
                  time_of_day=TIME_FROM_PB.get(message.time_of_day),
                  target_minutes=float(message.target_minutes), focus=message.focus,
-                 voice=message.voice, pace=pace, tone=tone, name=message.display_name)
+                 voice=message.voice, pace=pace, tone=tone, name=message.display_name,
+                 background=background)
 
 
 def struct(data: dict[str, object] | None) -> struct_pb2.Struct:

@@ -299,7 +299,9 @@ def _creation_infrastructure(settings: Settings, infra: Infrastructure,
             from adapters.fs.object_store import FileObjectStore
             from adapters.fs.signing import UrlSigner
 
-            signer = UrlSigner(media_url_key(settings), settings.edge_url, infra.clock)
+            # A CDN in front of the edge serves the same signed paths.
+            signer = UrlSigner(media_url_key(settings), settings.cdn_base_url or settings.edge_url,
+                               infra.clock)
             objects = FileObjectStore(settings.data_dir / "media", signer)
             infra.url_signer = signer
         else:

@@ -112,10 +112,15 @@ class Settings(BaseSettings):
     #: Key of signed media URLs (32 bytes, base64url), shared by every worker.
     #: Unset: `<data_dir>/media-url.key`, created once.
     media_url_key: str | None = None
+    #: Seconds an item's playback metadata stays cached (`ritual:{id}:metadata`);
+    #: 0 turns the cache off (every playback reads the database: bench's misses).
+    playback_cache_seconds: int = Field(default=3600, ge=0, le=86_400)
     #: Seconds a playback URL works.
     playback_url_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
     #: Credits each type costs (a new person's free credit buys an affirmation set).
     credit_cost_affirmation: int = Field(default=1, ge=1, le=1000)
+    #: Credits a new version of a READY item (another voice or bed) costs.
+    credit_cost_rerender: int = Field(default=1, ge=1, le=1000)
     credit_cost_guided_meditation: int = Field(default=2, ge=1, le=1000)
     credit_cost_ritual: int = Field(default=2, ge=1, le=1000)
     #: Creations a person may start per hour (RESOURCE_EXHAUSTED beyond).

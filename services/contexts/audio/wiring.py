@@ -1,13 +1,17 @@
-"""Wires audio for one process: the voice (Piper or ElevenLabs), the MP3
-encoder, the object store, its renders and the consumer of render jobs."""
+"""Wires audio for one process: the voices (Piper, and ElevenLabs when
+configured), the producer, the MP3 and Opus encoders, the analyzer,
+the object store, its renders, the voice catalog and the consumer of render
+jobs."""
 
 from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
-from core.audio.service import AudioRenderer, RenderFailed, TransientRenderError
+from core.audio.service import MP3, OGG_OPUS, AudioRenderer, RenderFailed, TransientRenderError
+from core.audio.voices import VoiceCatalog
 from ports.media import QueuedJob, RetryLater
 from services.contexts.audio.events import decode_job
 from services.contexts.audio.servicers import VoiceServicer
@@ -20,28 +24,37 @@ RENDER_QUEUE = "audio-render"
 
 
 def speech_for(infra: Infrastructure) -> Any:
+    """The voices: the embedded Piper voice, plus ElevenLabs' when it is
+    configured (WAQUP_SPEECH=elevenlabs puts ElevenLabs first: its default
+    voice becomes the default; `piper` leaves ElevenLabs out)."""
     settings = infra.settings
     if "speech" in infra.overrides:
         return infra.overrides["speech"]
-    choice = settings.speech or ("elevenlabs" if settings.elevenlabs_api_key else "piper")
-    if choice == "elevenlabs":
-        from adapters.elevenlabs.speech import ElevenLabsSynthesizer
-
-        if not settings.elevenlabs_api_key:
-            raise RuntimeError("WAQUP_SPEECH=elevenlabs needs WAQUP_ELEVENLABS_API_KEY")
-        options: dict[str, Any] = {}
-        if settings.elevenlabs_base_url:
-            options["base_url"] = settings.elevenlabs_base_url
-        return ElevenLabsSynthesizer(settings.elevenlabs_api_key,
-                                     default_voice_id=settings.elevenlabs_voice_id,
-                                     model_id=settings.elevenlabs_model, **options)
+    from adapters.audio.router import VoiceRouter
     from adapters.piper.speech import PiperSynthesizer
 
-    return PiperSynthesizer(max_concurrency=settings.render_concurrency)
+    piper = PiperSynthesizer(max_concurrency=settings.render_concurrency)
+    if settings.speech == "elevenlabs" and not settings.elevenlabs_api_key:
+        raise RuntimeError("WAQUP_SPEECH=elevenlabs needs WAQUP_ELEVENLABS_API_KEY")
+    if not settings.elevenlabs_api_key or settings.speech == "piper":
+        return VoiceRouter([piper])
+    from adapters.elevenlabs.speech import ElevenLabsSynthesizer
+
+    options: dict[str, Any] = {}
+    if settings.elevenlabs_base_url:
+        options["base_url"] = settings.elevenlabs_base_url
+    eleven = ElevenLabsSynthesizer(settings.elevenlabs_api_key,
+                                   default_voice_id=settings.elevenlabs_voice_id,
+                                   model_id=settings.elevenlabs_model,
+                                   output_format=f"pcm_{piper.sample_rate}", **options)
+    return VoiceRouter([eleven, piper] if settings.speech == "elevenlabs" else [piper, eleven])
 
 
 def build(infra: Infrastructure) -> BuiltContext:
+    from adapters.audio.analysis import PyAvAnalyzer
     from adapters.audio.mp3 import LameMp3Encoder
+    from adapters.audio.opus import OpusEncoder
+    from adapters.audio.production import NumpyAudioProducer
 
     if infra.store is not None:
         from adapters.memory.audio import memory_audio_uow
@@ -53,8 +66,13 @@ def build(infra: Infrastructure) -> BuiltContext:
         uow = sql_audio_uow(infra.engine, infra.codec, infra.trace_context)
     speech = speech_for(infra)
     infra.closers.append(speech.close)
-    renderer = AudioRenderer(infra.notifying(uow), speech, LameMp3Encoder(), infra.objects,
-                             infra.clock)
+    producer = NumpyAudioProducer()
+    mp3 = LameMp3Encoder()
+    renderer = AudioRenderer(infra.notifying(uow), speech, producer,
+                             {MP3: mp3, OGG_OPUS: OpusEncoder()}, PyAvAnalyzer(),
+                             infra.objects, infra.clock)
+    catalog = VoiceCatalog(speech, producer, mp3, infra.objects,
+                           sample_ttl=timedelta(seconds=infra.settings.playback_url_ttl_seconds))
     measured = creation_metrics()
 
     async def render(job: QueuedJob) -> None:
@@ -74,4 +92,4 @@ def build(infra: Infrastructure) -> BuiltContext:
 
     infra.work_queue.consume(RENDER_QUEUE, render, concurrency=infra.settings.render_concurrency)
     return BuiltContext(service=renderer, uow=uow,
-                        servicers={"VoiceService": VoiceServicer(speech)})
+                        servicers={"VoiceService": VoiceServicer(catalog)})

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC
+from datetime import UTC, date
 
-from core.library.model import ContentFailed, ContentReady
+from core.library.model import ContentFailed, ContentReady, PracticeCompleted
 from services.api.convert import timestamp
 from services.api.creation import CONTENT_TYPE_FROM_PB, CONTENT_TYPE_TO_PB, resource_id
 from services.gen.waqup.library.v1 import events_pb2
@@ -36,3 +36,25 @@ def decode_failed(message: events_pb2.ContentFailed, event_id: uuid.UUID) -> Con
     return ContentFailed(event_id=event_id, occurred_at=message.fail_time.ToDatetime(tzinfo=UTC),
                          content_id=resource_id(message.content, "contents"),
                          user_id=resource_id(message.user, "users"), reason=message.reason)
+
+
+def encode_practice(event: PracticeCompleted) -> events_pb2.PracticeCompleted:
+    message = events_pb2.PracticeCompleted(
+        event_id=str(event.event_id), practice=f"practices/{event.practice_id}",
+        content=f"contents/{event.content_id}", user=f"users/{event.user_id}",
+        content_type=CONTENT_TYPE_TO_PB[event.content_type],
+        local_date=event.local_date.isoformat(), complete_time=timestamp(event.occurred_at))
+    message.listened_duration.FromMilliseconds(round(event.listened_seconds * 1000))
+    return message
+
+
+def decode_practice(message: events_pb2.PracticeCompleted,
+                    event_id: uuid.UUID) -> PracticeCompleted:
+    return PracticeCompleted(
+        event_id=event_id, occurred_at=message.complete_time.ToDatetime(tzinfo=UTC),
+        practice_id=resource_id(message.practice, "practices"),
+        content_id=resource_id(message.content, "contents"),
+        user_id=resource_id(message.user, "users"),
+        content_type=CONTENT_TYPE_FROM_PB[message.content_type],
+        listened_seconds=message.listened_duration.ToMilliseconds() / 1000,
+        local_date=date.fromisoformat(message.local_date))

@@ -102,12 +102,13 @@ class QueuedRenders:
         self._queue = queue
 
     async def request(self, content_id: uuid.UUID, user_id: uuid.UUID, version: int,
-                      script: Script, voice: str, rate: float) -> None:
+                      script: Script, voice: str, rate: float, background: str) -> None:
         job = audio_pb.RenderJob(
             content=f"contents/{content_id}", user=f"users/{user_id}", version=version,
             segments=[audio_pb.Segment(text=s.text, pause_after_seconds=s.pause_after)
                       for s in script.segments],
-            voice=voice, rate=rate, target_seconds=script.target_seconds)
+            voice=voice, rate=rate, target_seconds=script.target_seconds,
+            background=background)
         await self._queue.enqueue(RENDER_QUEUE, f"render-{content_id}-{version}",
                                   job.SerializeToString())
 
@@ -126,10 +127,12 @@ class StoredAudio:
     def __init__(self, objects: Any) -> None:
         self._objects = objects
 
-    async def signed_url(self, key: str, expires_in_seconds: int) -> str:
+    async def signed_url(self, key: str, expires_in_seconds: int,
+                         download_name: str | None = None) -> str:
         from datetime import timedelta
 
-        return await self._objects.signed_url(key, timedelta(seconds=expires_in_seconds))
+        return await self._objects.signed_url(key, timedelta(seconds=expires_in_seconds),
+                                              download_name)
 
     async def delete_prefix(self, prefix: str) -> int:
         return await self._objects.delete_prefix(prefix)

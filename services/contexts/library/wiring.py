@@ -8,6 +8,8 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from core.library.organiser import Organiser
+from core.library.practice import PracticeService
 from core.library.service import LibraryService
 from core.shared.creation import ContentType
 from ports.media import QueuedJob
@@ -16,6 +18,7 @@ from services.contexts.declaration import BuiltContext
 from services.contexts.library import peers
 from services.contexts.library.media import media_handler
 from services.contexts.library.servicers import CreationServicer, LibraryServicer
+from services.contexts.library.share_page import ShareLinks, share_handler
 from services.runtime.infrastructure import Infrastructure
 from services.runtime.metrics import creation_metrics
 from services.runtime.scheduler import Job
@@ -53,7 +56,14 @@ def build(infra: Infrastructure) -> BuiltContext:
                ContentType.GUIDED_MEDITATION: settings.credit_cost_guided_meditation,
                ContentType.RITUAL: settings.credit_cost_ritual},
         creations_per_hour=settings.creations_per_hour,
-        playback_ttl_seconds=settings.playback_url_ttl_seconds)
+        playback_ttl_seconds=settings.playback_url_ttl_seconds,
+        rerender_cost=settings.credit_cost_rerender,
+        metadata_ttl_seconds=settings.playback_cache_seconds)
+    practice = PracticeService(infra.notifying(uow), infra.clock)
+    organiser = Organiser(infra.notifying(uow), infra.clock)
+    from services.runtime.bootstrap import media_url_key  # (bootstrap imports the contexts)
+
+    links = ShareLinks(media_url_key(settings), settings.edge_url)
 
     async def write_text(job: QueuedJob) -> None:
         await service.write_text(uuid.UUID(job.payload.decode()))
@@ -66,9 +76,11 @@ def build(infra: Infrastructure) -> BuiltContext:
         jobs.append(Job("library.resume-stale", settings.creation_sweep_interval_seconds,
                         lambda: service.resume_stale(idle=idle, deadline=deadline),
                         counts="creations resumed"))
-    http = {}
+    http = {"share": share_handler(organiser, service, links,
+                                   timedelta(seconds=settings.playback_url_ttl_seconds))}
     if infra.url_signer is not None and hasattr(infra.objects, "path_for"):
         http["media"] = media_handler(infra.objects, infra.url_signer)
     return BuiltContext(service=service, uow=uow, jobs=jobs, http=http, servicers={
-        "LibraryService": LibraryServicer(service, infra.page_tokens),
+        "LibraryService": LibraryServicer(service, practice, organiser, infra.page_tokens,
+                                          links),
         "CreationService": CreationServicer(service)})
