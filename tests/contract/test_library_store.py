@@ -27,8 +27,15 @@ from adapters.sql.conversations import SqlConversationArchive
 from adapters.sql.library import sql_library_uow
 from adapters.sql.schema import conversations
 from core.audio.model import AudioRendered, Render, event_id
-from core.library.model import ContentFailed, ContentItem, ContentReady, ItemState
+from core.library.model import (
+    ContentFailed,
+    ContentItem,
+    ContentReady,
+    ItemState,
+    StoredRendition,
+)
 from core.shared.creation import (
+    Background,
     Brief,
     ContentType,
     Depth,
@@ -100,7 +107,8 @@ def full_item(user: uuid.UUID) -> ContentItem:
         request_id="conversation:0190a000-0000-7000-8000-00000000abcd", cost=2,
         brief=Brief(R, intent="sleep better", situation="after a late shift",
                     time_of_day=TimeOfDay.NIGHT, target_minutes=7.5, focus="letting go",
-                    voice="en_US-joe", pace=Pace.SLOW, tone=Tone.WARM, name="Zoë"),
+                    voice="en_US-joe", pace=Pace.SLOW, tone=Tone.WARM, name="Zoë",
+                    background=Background.DRONE),
         created_at=datetime(2025, 3, 1, 14, 0, 0, 123_456, tzinfo=plus_two),
         updated_at=datetime(2025, 3, 1, 14, 5, 0, 654_321, tzinfo=plus_two),
         conversation_id=uuid7(), hold_id=uuid7(), title="Evening «release» ritual",
@@ -114,7 +122,14 @@ def full_item(user: uuid.UUID) -> ContentItem:
         tags=["sleep", "calm", "évening"], failure_reason="AUDIO_RENDERING_FAILED",
         failure_message="an earlier version failed", audio_key="audio/u/c/3.mp3",
         audio_mime_type="audio/mpeg", audio_duration_ms=421_337, audio_bytes=3_370_001,
-        play_count=4, last_played_at=datetime(2025, 3, 2, 8, 30, 0, 5, tzinfo=UTC))
+        play_count=4, last_played_at=datetime(2025, 3, 2, 8, 30, 0, 5, tzinfo=UTC),
+        folder_id=uuid7(), background="rain", audio_version=2,
+        renditions={"mp3": StoredRendition("mp3", "audio/u/c/2.mp3", "audio/mpeg", 3_370_001),
+                    "ogg_opus": StoredRendition("ogg_opus", "audio/u/c/2.opus", "audio/ogg",
+                                                1_200_000)},
+        preview_key="audio/u/c/3.preview.mp3", preview_ms=12_345,
+        render_failure_reason="AUDIO_RENDERING_FAILED", render_request_id="again-1",
+        render_started_at=datetime(2025, 3, 2, 9, 0, 0, 7, tzinfo=plus_two))
 
 
 async def add(uow_factory: Callable[..., Any], *items: ContentItem) -> None:

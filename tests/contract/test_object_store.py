@@ -300,6 +300,38 @@ async def test_s3_presigned_url_reads_the_object_with_ranges(s3_case: Case) -> N
         assert part.headers["content-range"] == f"bytes 10-19/{len(DATA)}"
 
 
+async def test_s3_objects_are_immutable_and_downloads_are_attachments(s3_case: Case) -> None:
+    store = _s3(s3_case)
+    await store.put("audio/u1/c1/2.opus", DATA, "audio/ogg")
+    async with httpx.AsyncClient() as http:
+        played = await http.get(await store.signed_url("audio/u1/c1/2.opus",
+                                                       timedelta(minutes=10)))
+        assert played.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert "content-disposition" not in played.headers
+        url = await store.signed_url("audio/u1/c1/2.opus", timedelta(minutes=10),
+                                     download_name="evening-calm.opus")
+        got = await http.get(url)
+        assert got.status_code == 200 and got.content == DATA
+        assert got.headers["content-disposition"] == 'attachment; filename="evening-calm.opus"'
+
+
+async def test_fs_download_urls_sign_the_file_name(fs_case: Case) -> None:
+    store, signer, _clock = _fs(fs_case)
+    await store.put("audio/u1/c1/1.mp3", DATA, "audio/mpeg")
+    url = await store.signed_url("audio/u1/c1/1.mp3", timedelta(minutes=10),
+                                 download_name="my-piece.mp3")
+    query = parse_qs(urlsplit(url).query)
+    key, expires, signature = _url_parts(url)
+    assert query["download"] == ["my-piece.mp3"]
+    assert signer.verify(key, expires, signature, "my-piece.mp3") is None
+    assert signer.verify(key, expires, signature, "other.mp3") == "bad_signature"
+    assert signer.verify(key, expires, signature) == "bad_signature"
+    assert signer.verify(key, expires, signature, 'x"; evil=1') == "malformed"
+    with pytest.raises(ValueError):
+        await store.signed_url("audio/u1/c1/1.mp3", timedelta(minutes=10),
+                               download_name="../../x\r\nSet-Cookie: a=b")
+
+
 async def test_s3_presigned_url_through_a_cdn(s3_case: Case, moto_endpoint: str) -> None:
     store = _s3(s3_case)
     await store.put("audio/u1/c1/1.mp3", DATA, "audio/mpeg")

@@ -8,9 +8,11 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
+from adapters.audio.router import VoiceRouter
 from adapters.elevenlabs.speech import ElevenLabsSynthesizer, parse_retry_after
 from adapters.piper.speech import PiperSynthesizer
 from ports.media import SpeechError, SpeechSynthesizer
@@ -46,7 +48,20 @@ async def elevenlabs(fake_elevenlabs: FakeElevenLabs) -> AsyncIterator[ElevenLab
     await synthesizer.close()
 
 
-@pytest.fixture(params=["piper", "elevenlabs"])
+@pytest.fixture
+async def router(piper: PiperSynthesizer,
+                 fake_elevenlabs: FakeElevenLabs) -> AsyncIterator[VoiceRouter]:
+    """The embedded voice first, then ElevenLabs' (as `speech_for` wires them)."""
+    fake_elevenlabs.reset()
+    eleven = ElevenLabsSynthesizer(
+        API_KEY, default_voice_id="el-voice-sarah", voice_ids={"sarah": "el-voice-sarah"},
+        voice_names={"sarah": "Sarah"}, base_url=fake_elevenlabs.url,
+        output_format=f"pcm_{piper.sample_rate}", timeout=10)
+    yield VoiceRouter([piper, eleven])
+    await eleven.close()
+
+
+@pytest.fixture(params=["piper", "elevenlabs", "router"])
 def synthesizer(request: pytest.FixtureRequest) -> SpeechSynthesizer:
     return request.getfixturevalue(request.param)
 
@@ -233,3 +248,31 @@ def test_retry_after_parsing() -> None:
     assert parse_retry_after("soon") == 0.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT",
                              now=1445412480.0) == pytest.approx(30.0)
+
+
+# -- the router: one catalog of several synthesizers ---------------------------
+
+
+async def test_router_lists_every_voice_and_routes_each_to_its_synthesizer(
+        router: VoiceRouter, fake_elevenlabs: FakeElevenLabs) -> None:
+    assert [(v.id, v.provider) for v in router.voices()] == [("joe", "piper"),
+                                                             ("sarah", "elevenlabs")]
+    await router.synthesize("Hello there.", "joe", 1.0)
+    assert fake_elevenlabs.requests == []  # Piper spoke
+    await router.synthesize("Hello there.", "sarah", 1.0)
+    assert [r.voice_id for r in fake_elevenlabs.requests] == ["el-voice-sarah"]
+    await router.synthesize("Hello there.", "nobody", 1.0)  # the default: Piper
+    assert len(fake_elevenlabs.requests) == 1
+
+
+def test_router_refuses_synthesizers_of_different_rates(piper: PiperSynthesizer) -> None:
+    class Other:
+        sample_rate = 16_000
+
+        def voices(self) -> list[Any]:
+            return []
+
+    with pytest.raises(ValueError, match="one sample rate"):
+        VoiceRouter([piper, Other()])  # type: ignore[list-item]
+    with pytest.raises(ValueError):
+        VoiceRouter([])

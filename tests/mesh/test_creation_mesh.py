@@ -212,8 +212,13 @@ async def test_an_audio_worker_killed_mid_render_finishes_the_job_exactly_once(
     item = await _item(mesh, headers, content, ("CONTENT_STATE_READY", "CONTENT_STATE_FAILED"))
     assert item["state"] == "CONTENT_STATE_READY", item
     content_id = uuid.UUID(content.rpartition("/")[2])
-    assert mesh.objects(f"audio/{user_id}/{content_id}/") == [
-        f"audio/{user_id}/{content_id}/1.mp3"]
+    # Both renditions, once; the first part's preview goes right after READY.
+    wanted = [f"audio/{user_id}/{content_id}/1.mp3", f"audio/{user_id}/{content_id}/1.opus"]
+    for _ in range(50):
+        if mesh.objects(f"audio/{user_id}/{content_id}/") == wanted:
+            break
+        await asyncio.sleep(0.1)
+    assert mesh.objects(f"audio/{user_id}/{content_id}/") == wanted
     assert mesh.sql("SELECT count(*) FROM audio_renders WHERE content_id = :c",
                     c=content_id)[0][0] == 1
     assert mesh.sql("SELECT count(*) FROM credit_transactions WHERE user_id = :u "

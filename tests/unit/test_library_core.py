@@ -1,41 +1,33 @@
 """The library core (LibraryService) on in-memory fakes of its ports: the
 creation saga (reserve, write the text, render, spend once or release), its
 idempotence under retried jobs and redelivered events, the sweep of stale
-creations, and the person's library (ownership, edits, deletion, playback
-through the cache, the rate limit)."""
+creations, and the person's library (ownership, edits, deletion, playback and
+download of each rendition through the cache, the preview of a render, the
+audio details, the rate limit)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
-import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
 
-from adapters.memory.cache import MemoryCache
-from adapters.memory.library import MemoryLibraryUnitOfWork, memory_library_uow
-from adapters.memory.store import MemoryStore
-from core.library.model import ContentFailed, ContentItem, ContentReady, ItemState
+from core.library.model import (
+    AudioFormat,
+    ContentFailed,
+    ContentItem,
+    ContentReady,
+    ItemState,
+)
 from core.library.service import (
     MAX_TITLE,
-    LibraryService,
+    Playback,
     credits_request,
     metadata_key,
 )
-from core.shared.creation import (
-    Brief,
-    ContentType,
-    Depth,
-    GeneratedText,
-    Pace,
-    Script,
-    Segment,
-)
+from core.shared.creation import Depth, Pace
 from core.shared.errors import (
     DomainError,
     FailedPrecondition,
@@ -43,258 +35,33 @@ from core.shared.errors import (
     NotFound,
     Unavailable,
 )
-from core.shared.events import DomainEvent
 from core.shared.ids import uuid7
-from tests.unit.fakes import FakeClock
-
-A, M, R = ContentType.AFFIRMATION, ContentType.GUIDED_MEDITATION, ContentType.RITUAL
-USER = uuid.UUID("0190a000-0000-7000-8000-000000000001")
-OTHER = uuid.UUID("0190a000-0000-7000-8000-000000000002")
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-PLAYBACK_TTL = 900
-
-
-# --- fakes of the ports -----------------------------------------------------------------
-
-
-class JsonCodec:
-    def encode(self, event: DomainEvent) -> tuple[str, bytes]:
-        body = {f.name: str(getattr(event, f.name)) for f in dataclasses.fields(event)}
-        return event.topic, json.dumps(body).encode()
-
-    def decode(self, topic: str, payload: bytes, event_id: uuid.UUID) -> DomainEvent:
-        raise NotImplementedError
-
-
-@dataclass
-class FakeHold:
-    id: uuid.UUID
-    user_id: uuid.UUID
-    amount: int
-    state: str = "active"
-
-
-class FakeCredits:
-    """CreditsPort with a real balance and holds, idempotent by (method,
-    request id) like the credits context: a repeated request returns the first
-    answer and changes nothing. Yields to the loop so that concurrent starts
-    interleave."""
-
-    def __init__(self) -> None:
-        self.balances: dict[uuid.UUID, int] = {}
-        self.holds: dict[uuid.UUID, FakeHold] = {}
-        self.spent: list[tuple[uuid.UUID, int, str]] = []
-        self.calls: list[tuple[str, str]] = []
-        self.answers: dict[tuple[str, str], Any] = {}
-        #: Raised by the next reserve (then cleared): a transient failure.
-        self.reserve_error: Exception | None = None
-
-    def grant(self, user: uuid.UUID, amount: int) -> None:
-        self.balances[user] = self.balances.get(user, 0) + amount
-
-    def held(self, user: uuid.UUID) -> int:
-        return sum(h.amount for h in self.holds.values()
-                   if h.user_id == user and h.state == "active")
-
-    def available(self, user: uuid.UUID) -> int:
-        return self.balances.get(user, 0) - self.held(user)
-
-    def count(self, method: str) -> int:
-        return sum(1 for m, _ in self.calls if m == method)
-
-    def expire(self, hold_id: uuid.UUID) -> None:
-        """The sweep of expired holds releases one (outside the library)."""
-        self.holds[hold_id].state = "released"
-
-    async def reserve(self, request_id: str, user_id: uuid.UUID, amount: int,
-                      reason: str) -> uuid.UUID:
-        self.calls.append(("reserve", request_id))
-        await asyncio.sleep(0)
-        if self.reserve_error is not None:
-            error, self.reserve_error = self.reserve_error, None
-            raise error
-        if ("reserve", request_id) in self.answers:
-            return self.answers["reserve", request_id]
-        if amount > self.available(user_id):
-            raise FailedPrecondition("not enough credits", reason="INSUFFICIENT_CREDITS")
-        hold = FakeHold(uuid7(), user_id, amount)
-        self.holds[hold.id] = hold
-        self.answers["reserve", request_id] = hold.id
-        return hold.id
-
-    async def commit(self, request_id: str, user_id: uuid.UUID, hold_id: uuid.UUID) -> None:
-        self.calls.append(("commit", request_id))
-        await asyncio.sleep(0)
-        if ("commit", request_id) in self.answers:
-            return
-        hold = self.holds[hold_id]
-        assert hold.user_id == user_id
-        if hold.state != "active":
-            raise FailedPrecondition(f"the reservation is {hold.state}",
-                                     reason="RESERVATION_NOT_ACTIVE")
-        hold.state = "committed"
-        self.balances[user_id] -= hold.amount
-        self.spent.append((user_id, hold.amount, request_id))
-        self.answers["commit", request_id] = None
-
-    async def release(self, request_id: str, user_id: uuid.UUID, hold_id: uuid.UUID) -> None:
-        self.calls.append(("release", request_id))
-        await asyncio.sleep(0)
-        hold = self.holds[hold_id]
-        assert hold.user_id == user_id
-        if hold.state == "committed":
-            raise FailedPrecondition("the reservation is committed",
-                                     reason="RESERVATION_NOT_ACTIVE")
-        hold.state = "released"
-
-
-SCRIPT = Script((Segment("I am calm.", 1.5), Segment("I breathe slowly.", 0.0)),
-                target_seconds=60.0)
-
-
-class FakeWriter:
-    """TextWriter: a fixed piece per brief, or `error` raised."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[uuid.UUID, str, Brief, list[str]]] = []
-        self.error: Exception | None = None
-
-    async def generate(self, user_id: uuid.UUID, request_id: str, brief: Brief,
-                       history: list[str]) -> GeneratedText:
-        self.calls.append((user_id, request_id, brief, list(history)))
-        if self.error is not None:
-            raise self.error
-        return GeneratedText(title=f"Calm: {brief.intent}", depth=Depth.MEDIUM,
-                             structure={"statements": ["I am calm.", "I breathe slowly."]},
-                             script=SCRIPT, model="fake-writer")
-
-
-class FakeRenders:
-    def __init__(self) -> None:
-        self.requests: list[tuple[uuid.UUID, uuid.UUID, int, Script, str, float]] = []
-
-    async def request(self, content_id: uuid.UUID, user_id: uuid.UUID, version: int,
-                      script: Script, voice: str, rate: float) -> None:
-        self.requests.append((content_id, user_id, version, script, voice, rate))
-
-
-class FakeTextJobs:
-    def __init__(self) -> None:
-        self.queued: list[uuid.UUID] = []
-
-    async def enqueue(self, content_id: uuid.UUID) -> None:
-        self.queued.append(content_id)
-
-
-class FakeAudioUrls:
-    def __init__(self) -> None:
-        self.deleted: list[str] = []
-
-    async def signed_url(self, key: str, expires_in_seconds: int) -> str:
-        return f"https://media.test/{key}?ttl={expires_in_seconds}"
-
-    async def delete_prefix(self, prefix: str) -> int:
-        self.deleted.append(prefix)
-        return 1
-
-
-class YieldingUow:
-    """A memory unit of work that yields to the loop on entry, as a database
-    round trip would, so that concurrent calls interleave between steps."""
-
-    def __init__(self, inner: MemoryLibraryUnitOfWork) -> None:
-        self._inner = inner
-
-    async def __aenter__(self) -> MemoryLibraryUnitOfWork:
-        await asyncio.sleep(0)
-        return await self._inner.__aenter__()
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self._inner.__aexit__(*exc)
-
-
-class CountingUow:
-    """The memory unit of work, counting how many were opened (store reads)."""
-
-    def __init__(self, store: MemoryStore) -> None:
-        self._inner = memory_library_uow(store, JsonCodec())
-        self.opened = 0
-
-    def __call__(self, *, read_only: bool = False) -> Any:
-        self.opened += 1
-        return YieldingUow(self._inner(read_only=read_only))
-
-
-@dataclass
-class World:
-    store: MemoryStore = field(default_factory=MemoryStore)
-    clock: FakeClock = field(default_factory=lambda: FakeClock(T0))
-    cache: MemoryCache = field(default_factory=MemoryCache)
-    credits: FakeCredits = field(default_factory=FakeCredits)
-    writer: FakeWriter = field(default_factory=FakeWriter)
-    renders: FakeRenders = field(default_factory=FakeRenders)
-    text_jobs: FakeTextJobs = field(default_factory=FakeTextJobs)
-    audio: FakeAudioUrls = field(default_factory=FakeAudioUrls)
-    uow: CountingUow = field(init=False)
-    service: LibraryService = field(init=False)
-
-    def build(self, **options: Any) -> World:
-        self.uow = CountingUow(self.store)
-        options.setdefault("playback_ttl_seconds", PLAYBACK_TTL)
-        options.setdefault("default_voice", "en_US-default")
-        self.service = LibraryService(self.uow, self.clock, self.cache, self.credits,
-                                      self.writer, self.renders, self.text_jobs, self.audio,
-                                      **options)
-        return self
-
-    async def item(self, content_id: uuid.UUID) -> ContentItem | None:
-        async with self.uow(read_only=True) as uow:
-            return await uow.items.get(content_id)
-
-    def events(self, topic: str) -> list[dict[str, str]]:
-        return [json.loads(r.payload) for r in self.store.tables.outbox.values()
-                if r.topic == topic]
+from tests.unit.fakes import (
+    DURATION_MS,
+    MP3_BYTES,
+    OPUS_BYTES,
+    OTHER,
+    PLAYBACK_TTL,
+    SCRIPT,
+    T0,
+    USER,
+    A,
+    M,
+    R,
+    World,
+    brief,
+    details,
+    library_world,
+    ready,
+    rendered,
+    rendering,
+    start,
+)
 
 
 @pytest.fixture
 def w() -> World:
-    world = World().build()
-    world.credits.grant(USER, 5)
-    world.credits.grant(OTHER, 5)
-    return world
-
-
-def brief(content_type: ContentType = A, **changes: Any) -> Brief:
-    return Brief(content_type, intent="confidence before an interview", **changes)
-
-
-async def start(w: World, request_id: str | None = None, user: uuid.UUID = USER,
-                content_type: ContentType = A, **changes: Any) -> ContentItem:
-    return await w.service.start_creation(user, request_id or f"conversation:{uuid7()}",
-                                          brief(content_type, **changes))
-
-
-async def rendering(w: World, **kw: Any) -> ContentItem:
-    item = await start(w, **kw)
-    await w.service.write_text(item.id)
-    found = await w.item(item.id)
-    assert found is not None and found.state is ItemState.RENDERING_AUDIO
-    return found
-
-
-async def rendered(w: World, item: ContentItem, event: uuid.UUID | None = None,
-                   version: int = 1) -> None:
-    await w.service.audio_rendered(event or uuid7(), item.id, version,
-                                   f"audio/{item.user_id}/{item.id}/{version}.mp3",
-                                   "audio/mpeg", 61_250, 490_000)
-
-
-async def ready(w: World, **kw: Any) -> ContentItem:
-    item = await rendering(w, **kw)
-    await rendered(w, item)
-    found = await w.item(item.id)
-    assert found is not None and found.state is ItemState.READY
-    return found
+    return library_world()
 
 
 # --- starting a creation ------------------------------------------------------------
@@ -415,8 +182,9 @@ async def test_write_text_stores_the_piece_and_requests_the_render(w: World) -> 
     user, request_id, given, history = w.writer.calls[-1]
     assert (user, request_id, given) == (USER, f"library:text:{item.id}", item.brief)
     assert history == [earlier.title]  # the person's other pieces, not this one
+    # A meditation's default bed is rain.
     assert w.renders.requests[-1] == (item.id, USER, 1, SCRIPT, "en_US-default",
-                                      Pace.SLOW.speech_rate)
+                                      Pace.SLOW.speech_rate, "rain")
     # A redelivered job changes nothing and asks for nothing.
     await w.service.write_text(item.id)
     assert len(w.writer.calls) == 2 and len(w.renders.requests) == 2
@@ -579,7 +347,7 @@ async def test_resume_stale_requeues_idle_steps_and_fails_those_past_the_deadlin
     assert await w.service.resume_stale(idle=idle, deadline=deadline) == 3
     assert w.text_jobs.queued == [*jobs, waiting_text.id]
     assert w.renders.requests == [*renders, (waiting_audio.id, USER, 1, SCRIPT,
-                                             "en_US-default", 1.0)]
+                                             "en_US-default", 1.0, "none")]
     for item in (waiting_text, waiting_audio, unreserved, fresh, done):
         assert await w.item(item.id) == item  # re-queued, not changed
 
@@ -615,17 +383,20 @@ async def test_one_item_that_cannot_be_failed_does_not_stop_the_sweep(w: World) 
 
 async def test_only_the_owner_sees_changes_deletes_or_plays_an_item(w: World) -> None:
     item = await ready(w)
+    deleted = list(w.audio.deleted)
     assert await w.service.get(USER, item.id) == item
     for call in (lambda: w.service.get(OTHER, item.id),
                  lambda: w.service.get(USER, uuid7()),
                  lambda: w.service.update(OTHER, item.id, title="mine", tags=None),
                  lambda: w.service.delete(OTHER, item.id),
                  lambda: w.service.playback(OTHER, item.id),
-                 lambda: w.service.playback(USER, uuid7())):
+                 lambda: w.service.playback(USER, uuid7()),
+                 lambda: w.service.download(OTHER, item.id),
+                 lambda: w.service.details(OTHER, item.id)):
         with pytest.raises(NotFound) as raised:
             await call()
         assert raised.value.reason == "CONTENT_NOT_FOUND"
-    assert await w.item(item.id) == item and w.audio.deleted == []
+    assert await w.item(item.id) == item and w.audio.deleted == deleted
 
 
 async def test_list_pages_newest_first_with_a_type_filter(w: World) -> None:
@@ -677,10 +448,12 @@ async def test_delete_removes_the_item_its_audio_and_its_cached_metadata(w: Worl
     await w.service.playback(USER, item.id)
     assert await w.cache.get(metadata_key(item.id)) is not None
     other = await ready(w)
+    deleted = list(w.audio.deleted)
     await w.service.delete(USER, item.id)
     assert await w.item(item.id) is None
     assert await w.cache.get(metadata_key(item.id)) is None
-    assert w.audio.deleted == [f"audio/{USER}/{item.id}/"]
+    assert w.audio.deleted == [*deleted, f"audio/{USER}/{item.id}/"]
+    assert item.id not in w.store.tables.content_audio  # its details went with it
     assert await w.item(other.id) == other
     with pytest.raises(NotFound):
         await w.service.playback(USER, item.id)
@@ -700,12 +473,18 @@ async def test_playback_is_refused_before_ready(w: World) -> None:
         with pytest.raises(FailedPrecondition) as raised:
             await w.service.playback(USER, item.id)
         assert raised.value.reason == "AUDIO_NOT_READY"
+    for call in (lambda: w.service.download(USER, item.id),
+                 lambda: w.service.details(USER, item.id)):
+        with pytest.raises(FailedPrecondition) as raised:
+            await call()
+        assert raised.value.reason == "AUDIO_NOT_READY"
     assert await w.cache.get(metadata_key(item.id)) is None  # not cached while not ready
     await rendered(w, item)
-    url, _, mime, ms = await w.service.playback(USER, item.id)
-    assert (url, mime, ms) == (
+    played = await w.service.playback(USER, item.id)
+    assert (played.url, played.mime_type, played.duration_ms, played.format,
+            played.preview) == (
         f"https://media.test/audio/{USER}/{item.id}/1.mp3?ttl={PLAYBACK_TTL}", "audio/mpeg",
-        61_250)
+        DURATION_MS, AudioFormat.MP3, False)
 
 
 async def test_playback_reads_the_cache_first(w: World) -> None:
@@ -713,14 +492,116 @@ async def test_playback_reads_the_cache_first(w: World) -> None:
     w.clock.advance(timedelta(minutes=7))
     opened = w.uow.opened
     first = await w.service.playback(USER, item.id)
-    assert first == (f"https://media.test/{item.audio_key}?ttl={PLAYBACK_TTL}",
-                     w.clock.now() + timedelta(seconds=PLAYBACK_TTL), "audio/mpeg", 61_250)
+    assert first == Playback(f"https://media.test/{item.audio_key}?ttl={PLAYBACK_TTL}",
+                             w.clock.now() + timedelta(seconds=PLAYBACK_TTL), "audio/mpeg",
+                             DURATION_MS, AudioFormat.MP3, preview=False)
     assert w.uow.opened == opened + 1
-    assert json.loads(await w.cache.get(metadata_key(item.id)) or b"{}")["key"] \
-        == item.audio_key
+    cached = json.loads(await w.cache.get(metadata_key(item.id)) or b"{}")
+    assert cached["r"]["mp3"] == [item.audio_key, "audio/mpeg", MP3_BYTES]
     second = await w.service.playback(USER, item.id)
     assert second == first
-    assert w.uow.opened == opened + 1  # the second call made no store read
+    opus = await w.service.playback(USER, item.id, AudioFormat.OGG_OPUS)
+    assert (opus.url, opus.mime_type, opus.format) == (
+        f"https://media.test/audio/{USER}/{item.id}/1.opus?ttl={PLAYBACK_TTL}", "audio/ogg",
+        AudioFormat.OGG_OPUS)
+    assert w.uow.opened == opened + 1  # the later calls made no store read
     with pytest.raises(NotFound):  # the cached metadata knows its owner
         await w.service.playback(OTHER, item.id)
     assert w.uow.opened == opened + 1
+
+
+async def test_audio_rendered_keeps_every_rendition_and_the_details(w: World) -> None:
+    item = await rendering(w, content_type=M)
+    await rendered(w, item)
+    stored = await w.item(item.id)
+    assert stored is not None and stored.audio_version == 1 and stored.version == 1
+    assert {f: (r.key, r.mime_type, r.size) for f, r in stored.renditions.items()} == {
+        "mp3": (f"audio/{USER}/{item.id}/1.mp3", "audio/mpeg", MP3_BYTES),
+        "ogg_opus": (f"audio/{USER}/{item.id}/1.opus", "audio/ogg", OPUS_BYTES)}
+    assert (stored.audio_key, stored.audio_bytes) == (f"audio/{USER}/{item.id}/1.mp3",
+                                                      MP3_BYTES)
+    # The first render replaces nothing; only its preview goes.
+    assert w.audio.deleted == [f"audio/{USER}/{item.id}/1.preview"]
+    shown, found = await w.service.details(USER, item.id)
+    assert shown == stored and found == details(item)
+    assert (found.voice, found.background) == ("en_US-default", "rain")
+
+
+async def test_an_item_with_only_an_mp3_has_no_opus(w: World) -> None:
+    item = await rendering(w)
+    await rendered(w, item, formats=("mp3",))
+    assert (await w.service.playback(USER, item.id)).format is AudioFormat.MP3
+    for call in (lambda: w.service.playback(USER, item.id, AudioFormat.OGG_OPUS),
+                 lambda: w.service.download(USER, item.id, AudioFormat.OGG_OPUS)):
+        with pytest.raises(FailedPrecondition) as raised:
+            await call()
+        assert raised.value.reason == "FORMAT_NOT_AVAILABLE"
+
+
+async def test_an_item_rendered_before_renditions_plays_its_mp3(w: World) -> None:
+    item = await ready(w)
+    async with w.uow() as uow:  # as stored before there were renditions
+        old = await uow.items.get(item.id)
+        assert old is not None
+        old.renditions = {}
+        await uow.items.save(old)
+        await uow.commit()
+    await w.cache.delete(metadata_key(item.id))
+    played = await w.service.playback(USER, item.id)
+    assert (played.url, played.mime_type) == (
+        f"https://media.test/{item.audio_key}?ttl={PLAYBACK_TTL}", "audio/mpeg")
+    with pytest.raises(FailedPrecondition) as raised:
+        await w.service.playback(USER, item.id, AudioFormat.OGG_OPUS)
+    assert raised.value.reason == "FORMAT_NOT_AVAILABLE"
+
+
+async def test_the_preview_plays_while_the_rest_renders(w: World) -> None:
+    item = await rendering(w)
+    key = f"audio/{USER}/{item.id}/1.preview.mp3"
+    await w.service.preview_ready(item.id, 2, key, 9_000)  # another version: ignored
+    with pytest.raises(FailedPrecondition):
+        await w.service.playback(USER, item.id)
+    await w.service.preview_ready(item.id, 1, key, 9_000)
+    played = await w.service.playback(USER, item.id)
+    assert played == Playback(f"https://media.test/{key}?ttl={PLAYBACK_TTL}",
+                              T0 + timedelta(seconds=PLAYBACK_TTL), "audio/mpeg", 9_000,
+                              AudioFormat.MP3, preview=True)
+    with pytest.raises(FailedPrecondition) as raised:  # no download of a part
+        await w.service.download(USER, item.id)
+    assert raised.value.reason == "AUDIO_NOT_READY"
+    await rendered(w, item)
+    stored = await w.item(item.id)
+    assert stored is not None and (stored.preview_key, stored.preview_ms) == ("", 0)
+    played = await w.service.playback(USER, item.id)
+    assert not played.preview and played.duration_ms == DURATION_MS
+    assert f"audio/{USER}/{item.id}/1.preview" in w.audio.deleted
+    await w.service.preview_ready(item.id, 1, key, 9_000)  # late: READY stays as it is
+    assert await w.item(item.id) == stored
+
+
+async def test_download_names_the_file_after_the_title(w: World) -> None:
+    item = await ready(w)
+    await w.service.update(USER, item.id, title="Morning: Courage & Calm!", tags=None)
+    got = await w.service.download(USER, item.id)
+    assert (got.filename, got.size) == ("morning-courage-calm.mp3", MP3_BYTES)
+    assert got.url == (f"https://media.test/{item.audio_key}?ttl={PLAYBACK_TTL}"
+                       "&download=morning-courage-calm.mp3")
+    assert got.expires_at == T0 + timedelta(seconds=PLAYBACK_TTL)
+    opus = await w.service.download(USER, item.id, AudioFormat.OGG_OPUS)
+    assert (opus.filename, opus.size) == ("morning-courage-calm.opus", OPUS_BYTES)
+
+
+async def test_a_download_after_a_rename_is_named_after_the_new_title(w: World) -> None:
+    item = await ready(w)
+    await w.service.playback(USER, item.id)  # caches the metadata, title included
+    await w.service.update(USER, item.id, title="New name", tags=None)
+    assert (await w.service.download(USER, item.id)).filename == "new-name.mp3"
+
+
+async def test_a_failed_creation_plays_no_preview(w: World) -> None:
+    item = await rendering(w)
+    await w.service.preview_ready(item.id, 1, f"audio/{USER}/{item.id}/1.preview.mp3", 9_000)
+    await w.service.audio_failed(item.id, 1, "SPEECH_FAILED")
+    with pytest.raises(FailedPrecondition) as raised:
+        await w.service.playback(USER, item.id)
+    assert raised.value.reason == "AUDIO_NOT_READY"
