@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test install gen lint unit bench clean
+.PHONY: up test install gen lint unit bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,16 @@ lint: gen
 	$(BIN)/buf lint
 	$(BIN)/lint-imports
 
-test: lint
+# The share page's browser test drives Debian's headless Chromium.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium (the share page's browser test)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } || \
+	  echo "could not install chromium: its test will fail under CI=true"; }
+
+test: lint browser
 	$(BIN)/pytest
 
 unit: gen

@@ -453,8 +453,9 @@ def run_round(workers: int, args: argparse.Namespace, work: Path) -> list[Result
             # The playback hot path: a signed URL for one READY item, its metadata
             # from the cache (`ritual:{id}:metadata`) after each worker's first read.
             content = create_item(system, token)
-            scenarios["playback"] = lambda: wrk(
-                "playback", f"{system.base}/v1/{content}/playback", headers=auth, **common)
+            label = "playback-miss" if args.playback_miss else "playback"
+            scenarios[label] = lambda: wrk(
+                label, f"{system.base}/v1/{content}/playback", headers=auth, **common)
         # Warm-up (caches, pools and connections to fill).
         wrk("warmup", f"{system.base}/v1/users/me/creditAccount", headers=auth,
             **{**common, "duration": 3})
@@ -523,6 +524,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--playback-miss", action="store_true",
+                        help="run the system with the playback cache off "
+                             "(WAQUP_PLAYBACK_CACHE_SECONDS=0): every playback misses")
     parser.add_argument("--no-playback", dest="playback", action="store_false",
                         help="skip the playback scenario (it first creates an item: ~20 s)")
     parser.add_argument("--mesh", action="store_true",
@@ -530,6 +534,8 @@ def main() -> int:
                              "PostgreSQL, Redis and NATS (127.0.0.1 default ports); "
                              "N workers per context")
     args = parser.parse_args()
+    if args.playback_miss:
+        os.environ["WAQUP_PLAYBACK_CACHE_SECONDS"] = "0"
 
     ensure_tools()
     summaries = []
