@@ -37,7 +37,8 @@ THIRD_PARTY = ROOT / ".buf" / "third_party"
 DESCRIPTOR_SET = ENVOY_BUILD / "waqup.pb"
 VALIDATE_SET = ENVOY_BUILD / "validate.binpb"
 
-_GOOGLE_EXTRA = ("google/rpc/status.proto", "google/rpc/error_details.proto")
+_GOOGLE_EXTRA = ("google/rpc/status.proto", "google/rpc/error_details.proto",
+                 "google/type/money.proto")
 
 
 def _site_dir(module: str) -> pathlib.Path:
