@@ -1,0 +1,1 @@
+"""OpenSearch adapters (opensearch-py's asyncio client)."""
