@@ -199,3 +199,13 @@ class AudioUrls(Protocol):
         ...
 
     async def delete_prefix(self, prefix: str) -> int: ...
+
+
+class MarketAccess(Protocol):
+    """The marketplace (catalog), as the library sees it: whether a person
+    may play an item of someone else's."""
+
+    async def check(self, user_id: uuid.UUID, content_id: uuid.UUID) -> str:
+        """`allowed`; `not_owned` (on sale in a pack the person has not
+        bought); or `not_listed` (in no pack: it does not exist to them)."""
+        ...

@@ -72,6 +72,16 @@ class Tables:
     listening_preferences: dict[uuid.UUID, Any] = field(default_factory=dict)
     #: conversation id -> (user id, state, document, resulting content id)
     conversations: dict[uuid.UUID, Any] = field(default_factory=dict)
+    creators: dict[uuid.UUID, Any] = field(default_factory=dict)
+    packs: dict[uuid.UUID, Any] = field(default_factory=dict)
+    entitlements: list[Any] = field(default_factory=list)
+    #: The search index's generation (catalog's SearchState), in a list to be mutable.
+    search_generation: list[int] = field(default_factory=lambda: [0])
+    checkout_sessions: dict[uuid.UUID, Any] = field(default_factory=dict)
+    purchases: dict[uuid.UUID, Any] = field(default_factory=dict)
+    #: Stripe event id -> (received at, fact kind)
+    stripe_events: dict[str, Any] = field(default_factory=dict)
+    reward_transactions: dict[uuid.UUID, Any] = field(default_factory=dict)
 
 
 class MemoryStore:

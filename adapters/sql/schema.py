@@ -374,3 +374,201 @@ audio_renders = Table(
     Column("created_at", Timestamp, nullable=False),
     PrimaryKeyConstraint("content_id", "version"),
 )
+
+# --- the marketplace (issue 10): catalog, payments, rewards ---
+
+#: Creator profiles (catalog): one per person who became a creator.
+creators = Table(
+    "creators", metadata,
+    Column("user_id", Uuid, primary_key=True),
+    Column("display_name", String(60), nullable=False),
+    Column("bio", String(1000), nullable=False),
+    Column("links", json_type(), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+#: Marketplace packs (the seed's `ritual_packs`). Money: integer minor units
+#: plus an ISO 4217 currency.
+packs = Table(
+    "packs", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("creator_id", Uuid, nullable=False),
+    Column("title", String(120), nullable=False),
+    Column("description", String(2000), nullable=False),
+    Column("price_type", String(16), nullable=False),
+    Column("price_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("interval", String(8), nullable=True),
+    Column("tags", json_type(), nullable=False),
+    Column("state", String(16), nullable=False),
+    #: CreatePack's idempotency key (NULL when none: NULLs never collide).
+    Column("request_id", String(128), nullable=True),
+    Column("popularity", BigInteger, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("published_at", Timestamp, nullable=True),
+    Column("archived_at", Timestamp, nullable=True),
+    CheckConstraint("price_minor >= 0", name="price_not_negative"),
+)
+Index("ix_packs_creator_id_request_id", packs.c.creator_id, packs.c.request_id, unique=True)
+
+pack_items = Table(
+    "pack_items", metadata,
+    Column("pack_id", Uuid, ForeignKey("packs.id", ondelete="CASCADE"), nullable=False),
+    Column("content_id", Uuid, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("title", String(120), nullable=False),
+    Column("content_type", String(32), nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    PrimaryKeyConstraint("pack_id", "content_id"),
+)
+#: CheckAccess: the packs holding an item.
+Index("ix_pack_items_content_id", pack_items.c.content_id)
+
+#: Who may play which pack, given by what (`reference`: a purchase, a
+#: subscription, a grant's request id), until when, or revoked.
+entitlements = Table(
+    "entitlements", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, nullable=False),
+    Column("pack_id", Uuid, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("reference", String(128), nullable=False),
+    Column("granted_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=True),
+    Column("revoked_at", Timestamp, nullable=True),
+)
+Index("ix_entitlements_user_id_pack_id_reference", entitlements.c.user_id,
+      entitlements.c.pack_id, entitlements.c.reference, unique=True)
+Index("ix_entitlements_reference", entitlements.c.reference)
+
+#: One row: a number moved whenever the search index changes (cached search
+#: results carry it).
+search_state = Table(
+    "search_state", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("generation", BigInteger, nullable=False),
+)
+
+#: Payments in progress (payments).
+checkout_sessions = Table(
+    "checkout_sessions", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, nullable=False),
+    Column("pack_id", Uuid, nullable=True),
+    Column("creator_id", Uuid, nullable=True),
+    Column("bundle_id", String(32), nullable=True),
+    Column("credits", Integer, nullable=False),
+    Column("product_name", String(200), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("provider_id", String(255), nullable=False),
+    Column("url", String(1000), nullable=False),
+    Column("request_id", String(128), nullable=True),
+    Column("purchase_id", Uuid, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+)
+Index("ix_checkout_sessions_user_id_request_id", checkout_sessions.c.user_id,
+      checkout_sessions.c.request_id, unique=True)
+
+#: What people paid for: one per completed checkout session.
+purchases = Table(
+    "purchases", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, nullable=False),
+    Column("checkout_id", Uuid, nullable=False, unique=True),
+    Column("pack_id", Uuid, nullable=True),
+    Column("creator_id", Uuid, nullable=True),
+    Column("bundle_id", String(32), nullable=True),
+    Column("credits", Integer, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("payment_intent", String(255), nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("refunded_at", Timestamp, nullable=True),
+)
+Index("ix_purchases_user_id_id", purchases.c.user_id, purchases.c.id)
+Index("ix_purchases_payment_intent", purchases.c.payment_intent)
+
+#: Stripe webhook events received: the id deduplicates deliveries.
+stripe_events = Table(
+    "stripe_events", metadata,
+    Column("id", String(255), primary_key=True),
+    Column("type", String(100), nullable=False),
+    Column("received_at", Timestamp, nullable=False),
+)
+Index("ix_stripe_events_received_at", stripe_events.c.received_at)
+
+#: Creators' reward balances, one per currency (rewards).
+reward_accounts = Table(
+    "reward_accounts", metadata,
+    Column("creator_id", Uuid, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("balance", BigInteger, nullable=False),
+    PrimaryKeyConstraint("creator_id", "currency"),
+    CheckConstraint("balance >= 0", name="balance_not_negative"),
+)
+
+#: The reward ledger: accruals and reversals, each with the balance after it.
+reward_transactions = Table(
+    "reward_transactions", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("creator_id", Uuid, nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("tokens", BigInteger, nullable=False),
+    Column("balance_after", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("purchase_id", Uuid, nullable=False),
+    Column("sale_amount", BigInteger, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    CheckConstraint("balance_after >= 0", name="balance_after_not_negative"),
+)
+#: One accrual and at most one reversal per purchase.
+Index("ix_reward_transactions_purchase_id_type", reward_transactions.c.purchase_id,
+      reward_transactions.c.type, unique=True)
+Index("ix_reward_transactions_creator_id_id", reward_transactions.c.creator_id,
+      reward_transactions.c.id)
+
+#: The marketplace's search documents (adapters/sql/search.py), kept from
+#: catalog's events: what is filtered and ordered on, and the text. The text
+#: index itself is made by migration 0007 outside this metadata, being
+#: dialect-specific: on PostgreSQL a weighted tsvector column of this table
+#: with a GIN index; on SQLite the FTS5 table `pack_search_fts`, whose rowid
+#: is `doc` (NULL on PostgreSQL).
+pack_search = Table(
+    "pack_search", metadata,
+    Column("pack_id", Uuid, primary_key=True),
+    Column("doc", BigInteger, nullable=True),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("creator_id", Uuid, nullable=False),
+    Column("creator_name", Text, nullable=False),
+    Column("tags", json_type(), nullable=False),
+    Column("content_types", json_type(), nullable=False),
+    Column("price_type", String(16), nullable=False),
+    Column("published_at", Timestamp, nullable=False),
+    Column("popularity", Integer, nullable=False),
+    #: The document's distinct words (folded, space-separated): what it
+    #: added to `pack_search_words`, taken back when it changes or goes.
+    Column("words", Text, nullable=False),
+)
+Index("ix_pack_search_doc", pack_search.c.doc, unique=True)
+Index("ix_pack_search_creator_id", pack_search.c.creator_id)
+Index("ix_pack_search_published_at_pack_id", pack_search.c.published_at,
+      pack_search.c.pack_id)
+Index("ix_pack_search_popularity_published_at_pack_id", pack_search.c.popularity,
+      pack_search.c.published_at, pack_search.c.pack_id)
+
+#: Every word of the search documents and how many hold it: the vocabulary
+#: a misspelt query word is corrected against (on PostgreSQL through a
+#: pg_trgm GIN index, made by migration 0007).
+pack_search_words = Table(
+    "pack_search_words", metadata,
+    Column("word", Text, primary_key=True),
+    Column("documents", Integer, nullable=False),
+)

@@ -26,6 +26,9 @@ class TransactionType(StrEnum):
     CONSUMPTION = "consumption"
     REFUND = "refund"
     GRANT = "grant"
+    #: Bought credits taken back (their payment was refunded): never more
+    #: than are available.
+    REVERSAL = "reversal"
 
 
 class HoldState(StrEnum):
@@ -67,6 +70,13 @@ class CreditAccount:
         self.held -= amount
         self.balance -= amount
         assert self.held >= 0 and self.balance >= self.held, "settled more than was held"
+
+    def take_back(self, amount: int) -> int:
+        """Remove up to `amount` of the available credits (held ones stay
+        with their creation); returns how many were removed."""
+        taken = max(0, min(amount, self.available))
+        self.balance -= taken
+        return taken
 
     def add(self, amount: int) -> None:
         _positive(amount)

@@ -180,6 +180,24 @@ class CreditsService:
         return await self._credit("refund", request_id, user_id, amount,
                                   TransactionType.REFUND, reason)
 
+    async def reverse_purchase(self, request_id: str, user_id: uuid.UUID, amount: int,
+                               reason: str) -> LedgerEntry:
+        """Take back credits whose payment was refunded: `amount` or what is
+        available of it (credits already spent or held are not clawed back;
+        the balance never goes negative). Idempotent by `request_id`."""
+        async def work(uow: CreditsUnitOfWork) -> LedgerEntry:
+            account = await uow.accounts.get_for_update(user_id)
+            taken = account.take_back(amount)
+            entry = LedgerEntry(id=uuid7(), user_id=user_id, type=TransactionType.REVERSAL,
+                                amount=-taken, balance_after=account.balance, reason=reason,
+                                created_at=self._clock.now(), request_id=request_id)
+            await uow.accounts.save(account)
+            await uow.ledger.append(entry)
+            return entry
+
+        return await self._idempotent("reverse", request_id, (str(user_id), amount, reason),
+                                      work, LedgerEntry.from_record)
+
     async def grant_signup_bonus(self, event_id: uuid.UUID, user_id: uuid.UUID) -> bool:
         """Handle user.registered: one free credit, exactly once per event.
         Returns False when the event had already been handled."""

@@ -203,6 +203,19 @@ class IdentityService:
         await self._cache_delete(profile_key(user_id))
         return user.preferences
 
+    async def grant_role(self, user_id: uuid.UUID, role: str) -> bool:
+        """Add `role` to the person's roles (their next access token carries
+        it). Idempotent: False when they had it, or no longer exist."""
+        async with self._uow() as uow:
+            user = await uow.users.get(user_id)
+            if user is None or role in user.roles:
+                return False
+            await uow.users.update(replace(user, roles=(*user.roles, role),
+                                           updated_at=self._clock.now()))
+            await uow.commit()
+        await self._cache_delete(profile_key(user_id))
+        return True
+
     # --- helpers ----------------------------------------------------------------
 
     async def _start_session(self, uow: IdentityUnitOfWork, user: User,

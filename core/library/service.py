@@ -48,6 +48,7 @@ from core.shared.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     ResourceExhausted,
 )
 from core.shared.ids import uuid7
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
         AudioUrls,
         CreditsPort,
         LibraryUnitOfWorkFactory,
+        MarketAccess,
         RenderRequests,
         TextJobs,
         TextWriter,
@@ -137,8 +139,10 @@ class LibraryService:
                  costs: Mapping[ContentType, int] = DEFAULT_COSTS,
                  creations_per_hour: int = 30, playback_ttl_seconds: int = 900,
                  default_voice: str = "", rerender_cost: int = DEFAULT_RERENDER_COST,
-                 metadata_ttl_seconds: int = METADATA_TTL_SECONDS) -> None:
+                 metadata_ttl_seconds: int = METADATA_TTL_SECONDS,
+                 access: MarketAccess | None = None) -> None:
         self._uow = uow
+        self._access = access
         self._clock = clock
         self._cache = cache
         self._credits = credits
@@ -500,8 +504,22 @@ class LibraryService:
             if item.state is ItemState.READY and self._metadata_ttl > 0:
                 await self._cache.set(key, json.dumps(meta).encode(), self._metadata_ttl)
         if meta["user"] != str(user_id):
-            raise _not_found()
+            await self._check_access(user_id, content_id)
         return meta
+
+    async def _check_access(self, user_id: uuid.UUID, content_id: uuid.UUID) -> None:
+        """Another person's item plays only when the marketplace says so
+        (the item is in a pack the caller bought, subscribes to, or that is
+        free). Otherwise: PERMISSION_DENIED when it is on sale (the caller
+        may buy it), NOT_FOUND when it is not listed at all (as if it did
+        not exist: the 404 rule)."""
+        verdict = await self._access.check(user_id, content_id) if self._access else "not_listed"
+        if verdict == "allowed":
+            return
+        if verdict == "not_owned":
+            raise PermissionDenied("buy the pack this item is in to play it",
+                                   reason="PACK_NOT_OWNED")
+        raise _not_found()
 
     async def playback(self, user_id: uuid.UUID, content_id: uuid.UUID,
                        fmt: AudioFormat = AudioFormat.MP3) -> Playback:
@@ -546,9 +564,11 @@ class LibraryService:
         """The playable version's report and captions."""
         async with self._uow(read_only=True) as uow:
             item = await uow.items.get(content_id)
-            if item is None or item.user_id != user_id:
+            if item is None:
                 raise _not_found()
             found = await uow.details.get(content_id)
+        if item.user_id != user_id:
+            await self._check_access(user_id, content_id)
         if found is None or not item.playable:
             raise AudioNotReady("the audio is not ready yet")
         return item, found

@@ -1,0 +1,129 @@
+"""Payments: checkout sessions, purchases and what the provider told us."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+
+from core.shared.errors import FailedPrecondition
+from core.shared.events import DomainEvent
+
+
+class CheckoutState(enum.Enum):
+    OPEN = "open"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+
+
+class PurchaseState(enum.Enum):
+    COMPLETED = "completed"
+    REFUNDED = "refunded"
+    DISPUTED = "disputed"
+
+
+@dataclass(frozen=True)
+class CreditBundle:
+    id: str
+    display_name: str
+    credits: int
+    amount_minor: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class SaleItem:
+    """A pack as payments sells it (asked of the catalog at checkout)."""
+
+    pack_id: uuid.UUID
+    creator_id: uuid.UUID
+    title: str
+    amount_minor: int
+    currency: str
+
+
+@dataclass
+class CheckoutSession:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    #: What is bought: a pack (with its creator) or a bundle (with its credits).
+    pack_id: uuid.UUID | None
+    creator_id: uuid.UUID | None
+    bundle_id: str | None
+    credits: int
+    product_name: str
+    amount_minor: int
+    currency: str
+    mode: str
+    state: CheckoutState
+    #: The provider's session id and page ("" until the provider answered).
+    provider_id: str
+    url: str
+    request_id: str
+    created_at: datetime
+    expires_at: datetime
+    purchase_id: uuid.UUID | None = None
+
+
+@dataclass
+class Purchase:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    checkout_id: uuid.UUID
+    pack_id: uuid.UUID | None
+    creator_id: uuid.UUID | None
+    bundle_id: str | None
+    credits: int
+    amount_minor: int
+    currency: str
+    payment_intent: str
+    state: PurchaseState
+    created_at: datetime
+    refunded_at: datetime | None = None
+
+
+class PackNotForSale(FailedPrecondition):
+    reason = "PACK_NOT_FOR_SALE"
+
+
+class NotYetKnown(Exception):
+    """A provider event about something not recorded yet (a refund before
+    its payment): handled again later, when the bus redelivers it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StripeEventReceived(DomainEvent):
+    """A verified, new webhook event, queued for processing (payments'
+    own topic: the webhook answers as soon as this is stored)."""
+
+    topic: ClassVar[str] = "waqup.payments.stripe_event.received.v1"
+    stripe_event_id: str
+    payload: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class PurchaseCompleted(DomainEvent):
+    topic: ClassVar[str] = "waqup.payments.purchase.completed.v1"
+    purchase_id: uuid.UUID
+    user_id: uuid.UUID
+    pack_id: uuid.UUID | None
+    creator_id: uuid.UUID | None
+    bundle_id: str | None
+    credits: int
+    amount_minor: int
+    currency: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PurchaseRefunded(DomainEvent):
+    topic: ClassVar[str] = "waqup.payments.purchase.refunded.v1"
+    purchase_id: uuid.UUID
+    user_id: uuid.UUID
+    pack_id: uuid.UUID | None
+    creator_id: uuid.UUID | None
+    bundle_id: str | None
+    credits: int
+    #: `refund` or `dispute`.
+    cause: str

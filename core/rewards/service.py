@@ -1,0 +1,90 @@
+"""Rewards' use cases: accrue a creator's share of a sale, reverse it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from core.rewards.model import RewardTransaction, RewardType, creator_share
+from core.shared.errors import InvalidArgument
+from core.shared.ids import uuid7
+
+if TYPE_CHECKING:
+    from ports.common import Clock
+    from ports.rewards import RewardsUnitOfWorkFactory
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 100
+
+
+class AccrualNotYetKnown(Exception):
+    """A reversal handled before its accrual: retried by the bus."""
+
+
+class RewardsService:
+    def __init__(self, uow: RewardsUnitOfWorkFactory, clock: Clock, share_percent: int) -> None:
+        if not 0 <= share_percent <= 100:
+            raise ValueError("share_percent must be 0-100")
+        self._uow = uow
+        self._clock = clock
+        self._share = share_percent
+
+    async def accrue(self, purchase_id: uuid.UUID, creator_id: uuid.UUID, sale_amount: int,
+                     currency: str) -> RewardTransaction:
+        """The creator's share of a paid purchase, once per purchase (a second
+        call returns the first transaction)."""
+        if sale_amount <= 0:
+            raise InvalidArgument("a sale amount is positive", metadata={"field": "sale_amount"})
+        currency = currency.upper()
+        async with self._uow() as uow:
+            balance = await uow.accounts.balance_for_update(creator_id, currency)
+            earlier = await uow.ledger.find(purchase_id, RewardType.ACCRUAL)
+            if earlier is not None:
+                return earlier
+            tokens = creator_share(sale_amount, self._share)
+            entry = RewardTransaction(
+                id=uuid7(), creator_id=creator_id, type=RewardType.ACCRUAL, tokens=tokens,
+                balance_after=balance + tokens, currency=currency, purchase_id=purchase_id,
+                sale_amount=sale_amount, created_at=self._clock.now())
+            await uow.ledger.add(entry)
+            await uow.accounts.set_balance(creator_id, currency, entry.balance_after)
+            await uow.commit()
+        return entry
+
+    async def reverse(self, purchase_id: uuid.UUID) -> RewardTransaction | None:
+        """Take back a refunded or disputed purchase's accrual, at most down
+        to a zero balance; once per purchase. None for a purchase that
+        accrued nothing (a credit bundle)."""
+        async with self._uow(read_only=True) as uow:
+            accrual = await uow.ledger.find(purchase_id, RewardType.ACCRUAL)
+        if accrual is None:
+            raise AccrualNotYetKnown(f"no accrual of purchase {purchase_id} yet")
+        async with self._uow() as uow:
+            balance = await uow.accounts.balance_for_update(accrual.creator_id, accrual.currency)
+            earlier = await uow.ledger.find(purchase_id, RewardType.REVERSAL)
+            if earlier is not None:
+                return earlier
+            tokens = min(accrual.tokens, balance)
+            entry = RewardTransaction(
+                id=uuid7(), creator_id=accrual.creator_id, type=RewardType.REVERSAL,
+                tokens=-tokens, balance_after=balance - tokens, currency=accrual.currency,
+                purchase_id=purchase_id, sale_amount=accrual.sale_amount,
+                created_at=self._clock.now())
+            await uow.ledger.add(entry)
+            await uow.accounts.set_balance(accrual.creator_id, accrual.currency,
+                                           entry.balance_after)
+            await uow.commit()
+        return entry
+
+    async def balances(self, creator_id: uuid.UUID) -> dict[str, int]:
+        async with self._uow(read_only=True) as uow:
+            return await uow.accounts.balances(creator_id)
+
+    async def transactions(self, creator_id: uuid.UUID, page_size: int,
+                           before: uuid.UUID | None,
+                           ) -> tuple[list[RewardTransaction], uuid.UUID | None]:
+        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        async with self._uow(read_only=True) as uow:
+            rows = await uow.ledger.list(creator_id, before=before, limit=size + 1)
+        page = rows[:size]
+        return page, (page[-1].id if len(rows) > size else None)
