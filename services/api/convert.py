@@ -6,6 +6,7 @@ from datetime import datetime
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
+from google.type import money_pb2
 
 from core.shared.errors import InvalidArgument
 
@@ -29,3 +30,25 @@ def user_segment(name: str, prefix: str = "users/", suffix: str = "") -> str:
         raise InvalidArgument(f"name must look like {prefix}{{user}}{suffix}",
                               reason="INVALID_NAME", metadata={"field": "name"})
     return name[len(prefix):len(name) - len(suffix)]
+
+
+#: Nanos in one minor unit of a two-decimal currency.
+_NANOS_PER_MINOR = 10_000_000
+
+
+def money(amount_minor: int, currency: str) -> money_pb2.Money:
+    """Integer minor units (cents) as google.type.Money."""
+    units, minor = divmod(amount_minor, 100)
+    if amount_minor < 0 and minor:
+        units, minor = units + 1, minor - 100
+    return money_pb2.Money(currency_code=currency, units=units, nanos=minor * _NANOS_PER_MINOR)
+
+
+def minor_units(value: money_pb2.Money, field: str) -> tuple[int, str]:
+    """google.type.Money as (minor units, upper-case currency); INVALID_ARGUMENT,
+    reason INVALID_PRICE, for a fraction of a minor unit or mixed signs."""
+    if value.nanos % _NANOS_PER_MINOR or (value.units > 0 > value.nanos) or (
+            value.units < 0 < value.nanos) or abs(value.units) > 10**12:
+        raise InvalidArgument(f"{field} must be a whole number of cents",
+                              reason="INVALID_PRICE", metadata={"field": field})
+    return value.units * 100 + value.nanos // _NANOS_PER_MINOR, value.currency_code.upper()

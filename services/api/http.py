@@ -5,6 +5,7 @@ health check of this cluster."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -13,6 +14,16 @@ from typing import Any
 from aiohttp import web
 
 log = logging.getLogger(__name__)
+
+
+def status_response(http: int, code: int, reason: str, message: str) -> web.Response:
+    """A google.rpc.Status JSON body with an ErrorInfo, as every error of the
+    API looks (a plain HTTP route's errors too)."""
+    body = {"code": code, "message": message, "details": [{
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason,
+        "domain": "waqup.app", "metadata": {}}]}
+    return web.Response(status=http, body=json.dumps(body).encode(),
+                        content_type="application/json")
 
 
 @dataclass

@@ -89,6 +89,14 @@ def peer_error(error: grpc.aio.AioRpcError) -> Exception:
     return kind(error.details() or "refused", reason=reason or None)
 
 
+def optional_peer_target(context: str) -> str | None:
+    """WAQUP_<CONTEXT>_TARGET when set: for a peer a context can serve
+    without (the library without the marketplace)."""
+    import os
+
+    return os.environ.get(f"WAQUP_{context.upper()}_TARGET") or None
+
+
 def peer_target(settings: Settings, context: str) -> str:
     """WAQUP_<CONTEXT>_TARGET (mesh mode), required when `context` is served elsewhere."""
     import os

@@ -82,6 +82,12 @@ class HttpRoute:
     #: The edge's timeout for a plain request (a WebSocket has none: it ends
     #: when either side closes it or after the idle timeout).
     timeout_seconds: float = 60.0
+    #: HTTP methods the edge routes to it (a WebSocket: its upgrade GET).
+    methods: tuple[str, ...] = ("GET", "HEAD")
+    #: Accepts an HTML form's body (application/x-www-form-urlencoded), which
+    #: the edge otherwise refuses with 415 (bodies must be JSON); the body
+    #: size limit still applies.
+    forms: bool = False
 
 
 @dataclass

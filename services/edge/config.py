@@ -465,7 +465,9 @@ def _http_routes(contexts: Sequence[str], http_contexts: Collection[str],
                     {"upgrade_type": "websocket"}]})
             else:
                 match["headers"] = [{"name": ":method", "string_match": {
-                    "safe_regex": {"regex": "GET|HEAD"}}}]
+                    "safe_regex": {"regex": "|".join(http.methods)}}}]
+                if http.forms:
+                    per_filter["waqup.request_rules"] = off
                 action["timeout"] = _seconds(http.timeout_seconds)
             routes.append({"name": f"{name}.{http.name}", "match": match, "route": action,
                            "typed_per_filter_config": per_filter})

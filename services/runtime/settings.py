@@ -170,6 +170,30 @@ class Settings(BaseSettings):
     #: A CDN in front of the bucket: replaces the scheme and host of playback URLs.
     cdn_base_url: str | None = None
 
+    # --- the marketplace: catalog, payments, rewards ---
+    #: OpenSearch for pack search (`https://user:pass@host:9200`); unset: the
+    #: database's own full-text search (PostgreSQL, or SQLite FTS5).
+    opensearch_url: str | None = None
+    #: OpenSearch index of the packs.
+    opensearch_index: str = "waqup-packs"
+    #: Stripe secret key (`sk_...`); unset: the embedded payment simulator.
+    stripe_api_key: str | None = None
+    #: Stripe API base (a test double); unset: api.stripe.com.
+    stripe_api_base: str | None = None
+    #: Secret of the webhook endpoint (`whsec_...`). Unset: a random secret
+    #: kept in `<data_dir>/stripe-webhook.secret` (the simulator signs with it).
+    stripe_webhook_secret: str | None = None
+    #: Webhooks older than this (their signed timestamp) are refused.
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+    #: Where the payment page sends the person back.
+    checkout_success_url: str | None = None
+    checkout_cancel_url: str | None = None
+    #: Credit bundles on sale: `id:credits:price_minor:CURRENCY`, comma-separated.
+    credit_bundles: str = "small:10:499:EUR,medium:30:1299:EUR,large:100:3499:EUR"
+    #: The creator's share of a sale, in percent (reward tokens accrue at
+    #: this share of the sale amount, in minor units).
+    creator_share_percent: int = Field(default=70, ge=0, le=100)
+
     # --- the edge (Envoy) ---
     #: Origins allowed to call the API from a browser, comma-separated exact
     #: origins (`https://app.waqup.com`) or `*`; empty allows none.
@@ -195,7 +219,9 @@ class Settings(BaseSettings):
                      "text_generator", "openai_api_key", "openai_base_url", "speech",
                      "elevenlabs_api_key", "elevenlabs_base_url", "s3_bucket",
                      "s3_endpoint_url", "s3_access_key_id", "s3_secret_access_key",
-                     "cdn_base_url", mode="before")
+                     "cdn_base_url", "opensearch_url", "stripe_api_key", "stripe_api_base",
+                     "stripe_webhook_secret", "checkout_success_url", "checkout_cancel_url",
+                     mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -19,7 +19,8 @@ from services.gen.waqup.credits.v1 import credits_pb2_grpc as rpc
 _TYPE_TO_PB = {TransactionType.PURCHASE: pb.TRANSACTION_TYPE_PURCHASE,
                TransactionType.CONSUMPTION: pb.TRANSACTION_TYPE_CONSUMPTION,
                TransactionType.REFUND: pb.TRANSACTION_TYPE_REFUND,
-               TransactionType.GRANT: pb.TRANSACTION_TYPE_GRANT}
+               TransactionType.GRANT: pb.TRANSACTION_TYPE_GRANT,
+               TransactionType.REVERSAL: pb.TRANSACTION_TYPE_REVERSAL}
 _TYPE_FROM_PB = {v: k for k, v in _TYPE_TO_PB.items()}
 _STATE_TO_PB = {HoldState.ACTIVE: pb.RESERVATION_STATE_ACTIVE,
                 HoldState.COMMITTED: pb.RESERVATION_STATE_COMMITTED,

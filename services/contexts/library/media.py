@@ -8,22 +8,15 @@ cached for a year (`immutable`). A download is answered as an attachment."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
+from services.api.http import status_response
+
 MEDIA_PREFIX = "/v1/media/"
 IMMUTABLE = "public, max-age=31536000, immutable"
 MIME_TYPES = {".mp3": "audio/mpeg", ".opus": "audio/ogg", ".ogg": "audio/ogg"}
-
-
-def status_response(http: int, code: int, reason: str, message: str) -> web.Response:
-    body = {"code": code, "message": message, "details": [{
-        "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason,
-        "domain": "waqup.app", "metadata": {}}]}
-    return web.Response(status=http, body=json.dumps(body).encode(),
-                        content_type="application/json")
 
 
 def mime_type(key: str) -> str:

@@ -15,6 +15,7 @@ from core.shared.creation import Brief, GeneratedText, Script, Segment
 from services.api.creation import DEPTH_FROM_PB, brief_pb, struct_dict
 from services.api.peers import Peer, peer_error
 from services.gen.waqup.audio.v1 import events_pb2 as audio_pb
+from services.gen.waqup.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from services.gen.waqup.content.v1 import content_pb2, content_pb2_grpc
 from services.gen.waqup.credits.v1 import credits_pb2, credits_pb2_grpc
 
@@ -136,3 +137,36 @@ class StoredAudio:
 
     async def delete_prefix(self, prefix: str) -> int:
         return await self._objects.delete_prefix(prefix)
+
+
+class LocalMarket:
+    """The catalog's CheckAccess, in process."""
+
+    def __init__(self, service: Callable[[], Any]) -> None:
+        self._service = service
+
+    async def check(self, user_id: uuid.UUID, content_id: uuid.UUID) -> str:
+        decision = await self._service().check_access(user_id, content_id)
+        return _verdict(decision.allowed, decision.access.value == "not_owned")
+
+
+class RemoteMarket:
+    """The catalog's internal CheckAccess, over gRPC."""
+
+    def __init__(self, peer: Peer) -> None:
+        self._peer = peer
+        self._stub = catalog_pb2_grpc.AccessServiceStub(peer.channel)
+
+    async def check(self, user_id: uuid.UUID, content_id: uuid.UUID) -> str:
+        try:
+            answer = await self._stub.CheckAccess(
+                catalog_pb2.CheckAccessRequest(user=f"users/{user_id}",
+                                               content=f"contents/{content_id}"),
+                metadata=self._peer.tokens.metadata(), timeout=self._peer.timeout)
+        except grpc.aio.AioRpcError as error:
+            raise peer_error(error) from None
+        return _verdict(answer.allowed, answer.reason == catalog_pb2.ACCESS_REASON_NOT_OWNED)
+
+
+def _verdict(allowed: bool, on_sale: bool) -> str:
+    return "allowed" if allowed else ("not_owned" if on_sale else "not_listed")

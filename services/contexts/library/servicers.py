@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from services.api.creation import (
     resource_id,
     struct,
 )
+from services.api.filters import filter_terms
 from services.api.pagination import PageTokens
 from services.contexts.library.share_page import ShareLinks
 from services.gen.waqup.common.v1 import creation_pb2 as common
@@ -60,11 +60,8 @@ _PRACTICE_STATE_TO_PB = {PracticeState.STARTED: pb.PRACTICE_STATE_STARTED,
 _FORMAT_FROM_PB = {pb.FORMAT_UNSPECIFIED: AudioFormat.MP3, pb.FORMAT_MP3: AudioFormat.MP3,
                    pb.FORMAT_OGG_OPUS: AudioFormat.OGG_OPUS}
 _FORMAT_TO_PB = {AudioFormat.MP3: pb.FORMAT_MP3, AudioFormat.OGG_OPUS: pb.FORMAT_OGG_OPUS}
-#: AIP-160, the subset accepted: terms `field = value` joined by AND, where
-#: field is content_type (a ContentType name), tag or folder (quoted strings,
-#: or bare words). `+` counts as a space outside quotes: some clients encode
-#: spaces in the query string that way, and the edge passes it on as it is.
-_TERM = re.compile(r'\s*(content_type|tag|folder)\s*=\s*("(?:[^"\\]|\\.)*"|[A-Za-z0-9_/-]+)\s*')
+#: AIP-160 (services/api/filters.py): content_type (a ContentType name), tag
+#: or folder.
 _FILTER_HELP = ('filter must be terms `content_type = CONTENT_TYPE_...`, `tag = "..."`, '
                 '`folder = "folders/..."` joined by AND')
 
@@ -97,29 +94,8 @@ class ListFilter:
         return f"{self.content_type or ''}:{self.tag or ''}:{self.folder_id or ''}"
 
 
-def _plus_as_space(text: str) -> str:
-    """`+` outside quoted strings read as a space."""
-    parts = re.split(r'("(?:[^"\\]|\\.)*")', text)
-    return "".join(p if p.startswith('"') else p.replace("+", " ") for p in parts)
-
-
-def _unquote(value: str) -> str:
-    if value.startswith('"'):
-        return re.sub(r"\\(.)", r"\1", value[1:-1])
-    return value
-
-
 def parse_filter(text: str) -> ListFilter:
-    if not text.strip():
-        return ListFilter()
-    text = _plus_as_space(text)
-    found: dict[str, str] = {}
-    for number, term in enumerate(re.split(r"\s+AND\s+", text.strip())):
-        match = _TERM.fullmatch(term)
-        if match is None or match.group(1) in found or number > 2:
-            raise InvalidArgument(_FILTER_HELP, reason="INVALID_FILTER",
-                                  metadata={"field": "filter"})
-        found[match.group(1)] = _unquote(match.group(2))
+    found = filter_terms(text, ("content_type", "tag", "folder"), _FILTER_HELP)
     content_type = None
     if "content_type" in found:
         name = found["content_type"]

@@ -13,7 +13,7 @@ from core.library.practice import PracticeService
 from core.library.service import LibraryService
 from core.shared.creation import ContentType
 from ports.media import QueuedJob
-from services.api.peers import Peer, ServiceTokens, peer_target
+from services.api.peers import Peer, ServiceTokens, optional_peer_target, peer_target
 from services.contexts.declaration import BuiltContext
 from services.contexts.library import peers
 from services.contexts.library.media import media_handler
@@ -47,6 +47,12 @@ def build(infra: Infrastructure) -> BuiltContext:
                     else peers.RemoteCredits(_peer(infra, "credits")))
     writer: Any = (peers.LocalWriter(local_content) if local_content
                    else peers.RemoteWriter(_peer(infra, "content")))
+    local_catalog = infra.local("catalog")
+    # Without the catalog (a mesh that runs no marketplace), items play for
+    # their owners only.
+    market: Any = (peers.LocalMarket(local_catalog) if local_catalog
+                   else peers.RemoteMarket(_peer(infra, "catalog"))
+                   if optional_peer_target("catalog") else None)
     service = LibraryService(
         infra.notifying(uow), infra.clock, creation_metrics().counting(infra.cache), credits,
         writer,
@@ -58,7 +64,7 @@ def build(infra: Infrastructure) -> BuiltContext:
         creations_per_hour=settings.creations_per_hour,
         playback_ttl_seconds=settings.playback_url_ttl_seconds,
         rerender_cost=settings.credit_cost_rerender,
-        metadata_ttl_seconds=settings.playback_cache_seconds)
+        metadata_ttl_seconds=settings.playback_cache_seconds, access=market)
     practice = PracticeService(infra.notifying(uow), infra.clock)
     organiser = Organiser(infra.notifying(uow), infra.clock)
     from services.runtime.bootstrap import media_url_key  # (bootstrap imports the contexts)

@@ -1,0 +1,57 @@
+"""The catalog context: creators, packs, search and access to what was bought."""
+
+import uuid
+
+from core.catalog.model import CreatorCreated, EntitlementSource, PackArchivedEvent, PackPublished
+from services.api.creation import resource_id
+from services.contexts.catalog import events, wiring
+from services.contexts.declaration import BuiltContext, Consumes, ContextDeclaration, Publishes
+from services.gen.waqup.catalog.v1 import catalog_pb2, events_pb2
+from services.gen.waqup.payments.v1 import events_pb2 as payments_events
+
+
+async def _index_published(built: BuiltContext, event_id: uuid.UUID,
+                           message: events_pb2.PackPublished) -> None:
+    await built.service.index_pack(event_id, resource_id(message.pack, "packs"))
+
+
+async def _index_archived(built: BuiltContext, event_id: uuid.UUID,
+                          message: events_pb2.PackArchived) -> None:
+    await built.service.index_pack(event_id, resource_id(message.pack, "packs"))
+
+
+async def _purchase_completed(built: BuiltContext, event_id: uuid.UUID,
+                              message: payments_events.PurchaseCompleted) -> None:
+    if message.pack:
+        await built.service.grant_access(
+            resource_id(message.user, "users"), resource_id(message.pack, "packs"),
+            EntitlementSource.PURCHASE, message.purchase, event_id=event_id)
+
+
+async def _purchase_refunded(built: BuiltContext, event_id: uuid.UUID,
+                             message: payments_events.PurchaseRefunded) -> None:
+    if message.pack:
+        await built.service.revoke_access(message.purchase, event_id=event_id)
+
+
+DECLARATION = ContextDeclaration(
+    name="catalog",
+    proto=catalog_pb2.DESCRIPTOR,
+    public=("CreatorService", "PackService"),
+    internal=("AccessService",),
+    publishes=(Publishes(CreatorCreated, events_pb2.CreatorCreated, events.encode_creator,
+                         events.decode_creator),
+               Publishes(PackPublished, events_pb2.PackPublished, events.encode_published,
+                         events.decode_published),
+               Publishes(PackArchivedEvent, events_pb2.PackArchived, events.encode_archived,
+                         events.decode_archived)),
+    consumes=(Consumes("waqup.catalog.pack.published.v1", events_pb2.PackPublished,
+                       "catalog-index", _index_published),
+              Consumes("waqup.catalog.pack.archived.v1", events_pb2.PackArchived,
+                       "catalog-index", _index_archived),
+              Consumes("waqup.payments.purchase.completed.v1", payments_events.PurchaseCompleted,
+                       "catalog", _purchase_completed),
+              Consumes("waqup.payments.purchase.refunded.v1", payments_events.PurchaseRefunded,
+                       "catalog", _purchase_refunded)),
+    build=wiring.build,
+)

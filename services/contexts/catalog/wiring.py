@@ -1,0 +1,67 @@
+"""Wires the catalog for one process: its store, its search index (the
+database's full-text search, or OpenSearch), its peer (the library) and its
+servicers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.catalog.service import CatalogService
+from services.api.peers import Peer, ServiceTokens, peer_target
+from services.contexts.catalog import peers
+from services.contexts.catalog.servicers import AccessServicer, CreatorServicer, PackServicer
+from services.contexts.declaration import BuiltContext
+from services.runtime.infrastructure import Infrastructure
+
+
+def _peer(infra: Infrastructure, context: str) -> Peer:
+    if infra.service_tokens is None:
+        infra.service_tokens = ServiceTokens(infra.settings, "catalog", infra.keyring)
+    peer = Peer(peer_target(infra.settings, context), infra.service_tokens)
+    infra.closers.append(peer.close)
+    return peer
+
+
+def search_index(infra: Infrastructure) -> Any:
+    """OpenSearch when WAQUP_OPENSEARCH_URL is set; else the database's own
+    full-text search (PostgreSQL tsvector + pg_trgm, SQLite FTS5), or the
+    in-memory index with the memory store."""
+    override = infra.overrides.get("search_index")
+    if override is not None:
+        return override
+    settings = infra.settings
+    if settings.opensearch_url:
+        from adapters.opensearch.search import OpenSearchIndex
+
+        # The index (mapping and settings) is created on first use.
+        index: Any = OpenSearchIndex(settings.opensearch_url, index=settings.opensearch_index)
+    elif infra.store is not None:
+        from adapters.memory.search import MemorySearchIndex
+
+        index = MemorySearchIndex()
+    else:
+        from adapters.sql.search import sql_search_index
+
+        index = sql_search_index(infra.engine)
+    infra.closers.append(index.close)
+    return index
+
+
+def build(infra: Infrastructure) -> BuiltContext:
+    if infra.store is not None:
+        from adapters.memory.catalog import memory_catalog_uow
+
+        uow = memory_catalog_uow(infra.store, infra.codec, infra.trace_context)
+    else:
+        from adapters.sql.catalog import sql_catalog_uow
+
+        uow = sql_catalog_uow(infra.engine, infra.codec, infra.trace_context)
+    local_library = infra.local("library")
+    library: Any = (peers.LocalLibrary(local_library) if local_library
+                    else peers.RemoteLibrary(_peer(infra, "library")))
+    service = CatalogService(infra.notifying(uow), infra.clock, search_index(infra),
+                             infra.cache, library)
+    return BuiltContext(service=service, uow=uow, servicers={
+        "CreatorService": CreatorServicer(service),
+        "PackService": PackServicer(service, infra.page_tokens),
+        "AccessService": AccessServicer(service)})

@@ -1,0 +1,40 @@
+"""The rewards context: what creators earn from their packs' sales."""
+
+import uuid
+
+from services.api.convert import minor_units
+from services.api.creation import resource_id
+from services.contexts.declaration import BuiltContext, Consumes, ContextDeclaration
+from services.contexts.rewards import wiring
+from services.gen.waqup.payments.v1 import events_pb2 as payments_events
+from services.gen.waqup.rewards.v1 import rewards_pb2
+
+
+async def _purchase_completed(built: BuiltContext, event_id: uuid.UUID,
+                              message: payments_events.PurchaseCompleted) -> None:
+    # Idempotent by purchase (a redelivered event finds its accrual).
+    if message.creator:
+        amount, currency = minor_units(message.amount, "amount")
+        if amount > 0:
+            await built.service.accrue(resource_id(message.purchase, "purchases"),
+                                       resource_id(message.creator, "creators"), amount,
+                                       currency)
+
+
+async def _purchase_refunded(built: BuiltContext, event_id: uuid.UUID,
+                             message: payments_events.PurchaseRefunded) -> None:
+    if message.creator:
+        await built.service.reverse(resource_id(message.purchase, "purchases"))
+
+
+DECLARATION = ContextDeclaration(
+    name="rewards",
+    proto=rewards_pb2.DESCRIPTOR,
+    public=("RewardAccountService",),
+    internal=("RewardLedgerService",),
+    consumes=(Consumes("waqup.payments.purchase.completed.v1", payments_events.PurchaseCompleted,
+                       "rewards", _purchase_completed),
+              Consumes("waqup.payments.purchase.refunded.v1", payments_events.PurchaseRefunded,
+                       "rewards", _purchase_refunded)),
+    build=wiring.build,
+)
