@@ -84,6 +84,10 @@ class Packs(Protocol):
 
     async def add_popularity(self, pack_ids: list[uuid.UUID], amount: int) -> None: ...
 
+    async def listed_members_only(self) -> list[Pack]:
+        """Every PUBLISHED members-only pack (price type subscription)."""
+        ...
+
     async def list_by_creator(self, creator_id: uuid.UUID) -> list[Pack]:
         """Every pack of the creator's, newest first."""
         ...

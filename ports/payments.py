@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from core.payments.facts import CheckoutRequest, ProviderCheckout
-from core.payments.model import CheckoutSession, Purchase, SaleItem
+from core.payments.model import CheckoutSession, Purchase, SaleItem, Subscription
 from ports.common import Outbox, ProcessedEvents, UnitOfWork
 
 
@@ -66,6 +66,22 @@ class Purchases(Protocol):
         ...
 
 
+class Subscriptions(Protocol):
+    async def add(self, subscription: Subscription) -> None:
+        """Insert; AlreadyExists when the provider's subscription is known."""
+        ...
+
+    async def get_by_provider(self, provider_id: str) -> Subscription | None:
+        """Locked until the unit of work ends."""
+        ...
+
+    async def latest_for_user(self, user_id: uuid.UUID) -> Subscription | None:
+        """The person's newest membership (any state)."""
+        ...
+
+    async def save(self, subscription: Subscription) -> None: ...
+
+
 class StripeEvents(Protocol):
     async def add(self, event_id: str, event_type: str, at: datetime) -> bool:
         """Record a webhook event; False when it was received before (of
@@ -76,6 +92,7 @@ class StripeEvents(Protocol):
 class PaymentsUnitOfWork(UnitOfWork, Protocol):
     checkouts: CheckoutSessions
     purchases: Purchases
+    subscriptions: Subscriptions
     stripe_events: StripeEvents
     outbox: Outbox
     processed_events: ProcessedEvents

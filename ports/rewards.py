@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Protocol
 
-from core.rewards.model import RewardTransaction, RewardType
+from core.rewards.model import MemberPlay, RewardTransaction, RewardType
 from ports.common import ProcessedEvents, UnitOfWork
 
 
@@ -34,9 +35,21 @@ class RewardLedger(Protocol):
         ...
 
 
+class MemberPlays(Protocol):
+    async def add(self, play: MemberPlay) -> bool:
+        """Record a play (once per id); False when it was recorded before."""
+        ...
+
+    async def counts(self, user_id: uuid.UUID, since: datetime, until: datetime,
+                     ) -> dict[uuid.UUID, int]:
+        """The member's plays per creator in [since, until)."""
+        ...
+
+
 class RewardsUnitOfWork(UnitOfWork, Protocol):
     accounts: RewardAccounts
     ledger: RewardLedger
+    plays: MemberPlays
     processed_events: ProcessedEvents
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from adapters.memory.credits import MemoryProcessedEvents
 from adapters.memory.outbox import MemoryOutbox
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork, Tables, stored, utc
-from core.catalog.model import Creator, Entitlement, Pack, PackState
+from core.catalog.model import Creator, Entitlement, Pack, PackState, PriceType
 from core.shared.errors import AlreadyExists
 from ports.common import EventCodec, TraceContext, no_trace_context
 
@@ -90,6 +90,10 @@ class MemoryPacks:
         for pack_id in pack_ids:
             if pack_id in self._rows:
                 self._rows[pack_id].popularity += amount
+
+    async def listed_members_only(self) -> list[Pack]:
+        return [copy.deepcopy(p) for p in self._rows.values()
+                if p.state is PackState.PUBLISHED and p.price.type is PriceType.SUBSCRIPTION]
 
     async def list_by_creator(self, creator_id: uuid.UUID) -> list[Pack]:
         return sorted((copy.deepcopy(p) for p in self._rows.values()

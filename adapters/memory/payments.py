@@ -10,8 +10,8 @@ from datetime import datetime
 from adapters.memory.credits import MemoryProcessedEvents
 from adapters.memory.outbox import MemoryOutbox
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork, Tables, stored
-from core.payments.model import CheckoutSession, Purchase
-from core.rewards.model import RewardTransaction, RewardType
+from core.payments.model import CheckoutSession, Purchase, Subscription
+from core.rewards.model import MemberPlay, RewardTransaction, RewardType
 from core.shared.errors import AlreadyExists
 from ports.common import EventCodec, TraceContext, no_trace_context
 
@@ -74,6 +74,29 @@ class MemoryPurchases:
         return [copy.copy(p) for p in rows[:limit]]
 
 
+class MemorySubscriptions:
+    def __init__(self, tables: Tables) -> None:
+        self._rows: dict[uuid.UUID, Subscription] = tables.subscriptions
+
+    async def add(self, subscription: Subscription) -> None:
+        if await self.get_by_provider(subscription.provider_id):
+            raise AlreadyExists("this subscription is known")
+        self._rows[subscription.id] = stored(subscription)
+
+    async def get_by_provider(self, provider_id: str) -> Subscription | None:
+        for row in self._rows.values():
+            if row.provider_id == provider_id:
+                return copy.copy(row)
+        return None
+
+    async def latest_for_user(self, user_id: uuid.UUID) -> Subscription | None:
+        mine = [r for r in self._rows.values() if r.user_id == user_id]
+        return copy.copy(max(mine, key=lambda r: r.id)) if mine else None
+
+    async def save(self, subscription: Subscription) -> None:
+        self._rows[subscription.id] = stored(subscription)
+
+
 class MemoryStripeEvents:
     def __init__(self, tables: Tables) -> None:
         self._rows = tables.stripe_events
@@ -88,6 +111,7 @@ class MemoryStripeEvents:
 class MemoryPaymentsUnitOfWork(MemoryUnitOfWork):
     checkouts: MemoryCheckoutSessions
     purchases: MemoryPurchases
+    subscriptions: MemorySubscriptions
     stripe_events: MemoryStripeEvents
     outbox: MemoryOutbox
     processed_events: MemoryProcessedEvents
@@ -101,6 +125,7 @@ class MemoryPaymentsUnitOfWork(MemoryUnitOfWork):
     def _open(self, tables: Tables) -> None:
         self.checkouts = MemoryCheckoutSessions(tables)
         self.purchases = MemoryPurchases(tables)
+        self.subscriptions = MemorySubscriptions(tables)
         self.stripe_events = MemoryStripeEvents(tables)
         self.outbox = MemoryOutbox(tables, self._codec, self._trace_context)
         self.processed_events = MemoryProcessedEvents(tables)
@@ -156,14 +181,35 @@ class MemoryRewardLedger:
         return rows[:limit]
 
 
+class MemoryMemberPlays:
+    def __init__(self, tables: Tables) -> None:
+        self._rows: dict[uuid.UUID, MemberPlay] = tables.member_plays
+
+    async def add(self, play: MemberPlay) -> bool:
+        if play.id in self._rows:
+            return False
+        self._rows[play.id] = stored(play)
+        return True
+
+    async def counts(self, user_id: uuid.UUID, since: datetime, until: datetime,
+                     ) -> dict[uuid.UUID, int]:
+        counts: dict[uuid.UUID, int] = {}
+        for play in self._rows.values():
+            if play.user_id == user_id and since <= play.played_at < until:
+                counts[play.creator_id] = counts.get(play.creator_id, 0) + 1
+        return counts
+
+
 class MemoryRewardsUnitOfWork(MemoryUnitOfWork):
     accounts: MemoryRewardAccounts
     ledger: MemoryRewardLedger
+    plays: MemoryMemberPlays
     processed_events: MemoryProcessedEvents
 
     def _open(self, tables: Tables) -> None:
         self.accounts = MemoryRewardAccounts(tables)
         self.ledger = MemoryRewardLedger(tables)
+        self.plays = MemoryMemberPlays(tables)
         self.processed_events = MemoryProcessedEvents(tables)
 
 

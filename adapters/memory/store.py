@@ -79,9 +79,11 @@ class Tables:
     search_generation: list[int] = field(default_factory=lambda: [0])
     checkout_sessions: dict[uuid.UUID, Any] = field(default_factory=dict)
     purchases: dict[uuid.UUID, Any] = field(default_factory=dict)
+    subscriptions: dict[uuid.UUID, Any] = field(default_factory=dict)
     #: Stripe event id -> (received at, fact kind)
     stripe_events: dict[str, Any] = field(default_factory=dict)
     reward_transactions: dict[uuid.UUID, Any] = field(default_factory=dict)
+    member_plays: dict[uuid.UUID, Any] = field(default_factory=dict)
 
 
 class MemoryStore:

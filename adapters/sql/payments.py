@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -16,20 +16,32 @@ from adapters.sql.credits import SqlProcessedEvents
 from adapters.sql.outbox import SqlOutbox
 from adapters.sql.schema import (
     checkout_sessions,
+    member_plays,
     purchases,
     reward_accounts,
     reward_transactions,
     stripe_events,
+    subscriptions,
 )
 from adapters.sql.uow import SqlUnitOfWork, upsert_insert
-from core.payments.model import CheckoutSession, CheckoutState, Purchase, PurchaseState
-from core.rewards.model import RewardTransaction, RewardType
+from core.payments.model import (
+    CheckoutSession,
+    CheckoutState,
+    Purchase,
+    PurchaseState,
+    Subscription,
+    SubscriptionState,
+)
+from core.rewards.model import MemberPlay, RewardTransaction, RewardType
 from core.shared.errors import AlreadyExists
 from ports.common import EventCodec, TraceContext, no_trace_context
 
 _CHECKOUT_FIELDS = ("user_id", "pack_id", "creator_id", "bundle_id", "credits", "product_name",
                     "amount_minor", "currency", "mode", "provider_id", "url", "purchase_id",
-                    "created_at", "expires_at")
+                    "created_at", "expires_at", "plan_id")
+_SUBSCRIPTION_FIELDS = ("user_id", "plan_id", "provider_id", "checkout_id",
+                        "current_period_end", "cancel_at_period_end", "created_at",
+                        "updated_at")
 _PURCHASE_FIELDS = ("user_id", "checkout_id", "pack_id", "creator_id", "bundle_id", "credits",
                     "amount_minor", "currency", "created_at", "refunded_at")
 
@@ -133,6 +145,40 @@ class SqlPurchases:
         return [_purchase(r) for r in await self._conn.execute(query)]
 
 
+class SqlSubscriptions:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    @staticmethod
+    def _row(row: Any) -> Subscription:
+        return Subscription(id=row.id, state=SubscriptionState(row.state),
+                            **{f: getattr(row, f) for f in _SUBSCRIPTION_FIELDS})
+
+    async def add(self, subscription: Subscription) -> None:
+        await _insert(self._conn, subscriptions.insert().values(
+            id=subscription.id, state=subscription.state.value,
+            **{f: getattr(subscription, f) for f in _SUBSCRIPTION_FIELDS}),
+            "this subscription is known")
+
+    async def get_by_provider(self, provider_id: str) -> Subscription | None:
+        row = (await self._conn.execute(
+            select(subscriptions).where(subscriptions.c.provider_id == provider_id)
+            .with_for_update())).first()
+        return self._row(row) if row else None
+
+    async def latest_for_user(self, user_id: uuid.UUID) -> Subscription | None:
+        row = (await self._conn.execute(
+            select(subscriptions).where(subscriptions.c.user_id == user_id)
+            .order_by(subscriptions.c.id.desc()).limit(1))).first()
+        return self._row(row) if row else None
+
+    async def save(self, subscription: Subscription) -> None:
+        await self._conn.execute(
+            update(subscriptions).where(subscriptions.c.id == subscription.id).values(
+                state=subscription.state.value,
+                **{f: getattr(subscription, f) for f in _SUBSCRIPTION_FIELDS}))
+
+
 class SqlStripeEvents:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
@@ -151,6 +197,7 @@ class SqlStripeEvents:
 class SqlPaymentsUnitOfWork(SqlUnitOfWork):
     checkouts: SqlCheckoutSessions
     purchases: SqlPurchases
+    subscriptions: SqlSubscriptions
     stripe_events: SqlStripeEvents
     outbox: SqlOutbox
     processed_events: SqlProcessedEvents
@@ -164,6 +211,7 @@ class SqlPaymentsUnitOfWork(SqlUnitOfWork):
     def _open(self, conn: AsyncConnection) -> None:
         self.checkouts = SqlCheckoutSessions(conn)
         self.purchases = SqlPurchases(conn)
+        self.subscriptions = SqlSubscriptions(conn)
         self.stripe_events = SqlStripeEvents(conn)
         self.outbox = SqlOutbox(conn, self._codec, self._trace_context)
         self.processed_events = SqlProcessedEvents(conn)
@@ -180,7 +228,9 @@ def _reward(row: Any) -> RewardTransaction:
     return RewardTransaction(id=row.id, creator_id=row.creator_id, type=RewardType(row.type),
                              tokens=row.tokens, balance_after=row.balance_after,
                              currency=row.currency, purchase_id=row.purchase_id,
-                             sale_amount=row.sale_amount, created_at=row.created_at)
+                             sale_amount=row.sale_amount, created_at=row.created_at,
+                             source=row.source, plays=row.plays, total_plays=row.total_plays,
+                             share_percent=row.share_percent)
 
 
 class SqlRewardAccounts:
@@ -218,7 +268,9 @@ class SqlRewardLedger:
             id=transaction.id, creator_id=transaction.creator_id, type=transaction.type.value,
             tokens=transaction.tokens, balance_after=transaction.balance_after,
             currency=transaction.currency, purchase_id=transaction.purchase_id,
-            sale_amount=transaction.sale_amount, created_at=transaction.created_at),
+            sale_amount=transaction.sale_amount, created_at=transaction.created_at,
+            source=transaction.source, plays=transaction.plays,
+            total_plays=transaction.total_plays, share_percent=transaction.share_percent),
             "this purchase has such a transaction")
 
     async def find(self, purchase_id: uuid.UUID, type_: RewardType) -> RewardTransaction | None:
@@ -236,14 +288,38 @@ class SqlRewardLedger:
         return [_reward(r) for r in await self._conn.execute(query)]
 
 
+class SqlMemberPlays:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, play: MemberPlay) -> bool:
+        inserted = (await self._conn.execute(
+            upsert_insert(self._conn, member_plays)
+            .values(id=play.id, user_id=play.user_id, creator_id=play.creator_id,
+                    played_at=play.played_at)
+            .on_conflict_do_nothing(index_elements=[member_plays.c.id])
+            .returning(member_plays.c.id))).first()
+        return inserted is not None
+
+    async def counts(self, user_id: uuid.UUID, since: datetime, until: datetime,
+                     ) -> dict[uuid.UUID, int]:
+        query = (select(member_plays.c.creator_id, func.count())
+                 .where(member_plays.c.user_id == user_id, member_plays.c.played_at >= since,
+                        member_plays.c.played_at < until)
+                 .group_by(member_plays.c.creator_id))
+        return {row[0]: int(row[1]) for row in await self._conn.execute(query)}
+
+
 class SqlRewardsUnitOfWork(SqlUnitOfWork):
     accounts: SqlRewardAccounts
     ledger: SqlRewardLedger
+    plays: SqlMemberPlays
     processed_events: SqlProcessedEvents
 
     def _open(self, conn: AsyncConnection) -> None:
         self.accounts = SqlRewardAccounts(conn)
         self.ledger = SqlRewardLedger(conn)
+        self.plays = SqlMemberPlays(conn)
         self.processed_events = SqlProcessedEvents(conn)
 
 

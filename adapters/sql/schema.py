@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -399,7 +400,6 @@ packs = Table(
     Column("price_type", String(16), nullable=False),
     Column("price_minor", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
-    Column("interval", String(8), nullable=True),
     Column("tags", json_type(), nullable=False),
     Column("state", String(16), nullable=False),
     #: CreatePack's idempotency key (NULL when none: NULLs never collide).
@@ -469,6 +469,7 @@ checkout_sessions = Table(
     Column("url", String(1000), nullable=False),
     Column("request_id", String(128), nullable=True),
     Column("purchase_id", Uuid, nullable=True),
+    Column("plan_id", String(32), nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("expires_at", Timestamp, nullable=False),
 )
@@ -494,6 +495,22 @@ purchases = Table(
 )
 Index("ix_purchases_user_id_id", purchases.c.user_id, purchases.c.id)
 Index("ix_purchases_payment_intent", purchases.c.payment_intent)
+
+#: Memberships: one row per provider subscription.
+subscriptions = Table(
+    "subscriptions", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, nullable=False),
+    Column("plan_id", String(32), nullable=False),
+    Column("provider_id", String(255), nullable=False, unique=True),
+    Column("checkout_id", Uuid, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("current_period_end", Timestamp, nullable=False),
+    Column("cancel_at_period_end", Boolean, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+Index("ix_subscriptions_user_id_id", subscriptions.c.user_id, subscriptions.c.id)
 
 #: Stripe webhook events received: the id deduplicates deliveries.
 stripe_events = Table(
@@ -526,6 +543,11 @@ reward_transactions = Table(
     Column("purchase_id", Uuid, nullable=False),
     Column("sale_amount", BigInteger, nullable=False),
     Column("created_at", Timestamp, nullable=False),
+    #: A membership share's provider payment ("" for a sale).
+    Column("source", String(255), nullable=False),
+    Column("plays", Integer, nullable=False),
+    Column("total_plays", Integer, nullable=False),
+    Column("share_percent", Integer, nullable=False),
     CheckConstraint("balance_after >= 0", name="balance_after_not_negative"),
 )
 #: One accrual and at most one reversal per purchase.
@@ -533,6 +555,17 @@ Index("ix_reward_transactions_purchase_id_type", reward_transactions.c.purchase_
       reward_transactions.c.type, unique=True)
 Index("ix_reward_transactions_creator_id_id", reward_transactions.c.creator_id,
       reward_transactions.c.id)
+
+#: Members' plays of members-only items, by creator (rewards): what a
+#: membership fee is shared by.
+member_plays = Table(
+    "member_plays", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, nullable=False),
+    Column("creator_id", Uuid, nullable=False),
+    Column("played_at", Timestamp, nullable=False),
+)
+Index("ix_member_plays_user_id_played_at", member_plays.c.user_id, member_plays.c.played_at)
 
 #: The marketplace's search documents (adapters/sql/search.py), kept from
 #: catalog's events: what is filtered and ordered on, and the text. The text

@@ -23,6 +23,10 @@ MAX_PRICE_MINOR = 1_000_000
 #: Currencies packs are sold in (Stripe's two-decimal currencies we accept).
 CURRENCIES = frozenset({"EUR", "USD", "GBP", "CHF", "CAD", "AUD", "SEK", "NOK", "DKK"})
 ROLE_CREATOR = "creator"
+#: The pack id of a membership's entitlement: it stands for every listed
+#: members-only pack (PriceType.SUBSCRIPTION), so one row per subscription
+#: gives them all, and its expiry follows the period paid.
+MEMBERSHIP = uuid.UUID(int=0)
 ROLE_ADMIN = "admin"
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
@@ -33,11 +37,6 @@ class PriceType(enum.Enum):
     SUBSCRIPTION = "subscription"
 
 
-class Interval(enum.Enum):
-    MONTHLY = "month"
-    ANNUAL = "year"
-
-
 class PackState(enum.Enum):
     DRAFT = "draft"
     PUBLISHED = "published"
@@ -46,25 +45,23 @@ class PackState(enum.Enum):
 
 @dataclass(frozen=True)
 class Price:
-    """What a pack costs: integer minor units of an ISO 4217 currency, and for
-    a subscription how often it renews. A free pack has none."""
+    """What a pack costs: integer minor units of an ISO 4217 currency for a
+    one-time purchase; nothing for a free pack or a members-only one (it
+    comes with the membership, whose plans payments sells)."""
 
     type: PriceType
     amount_minor: int = 0
     currency: str = ""
-    interval: Interval | None = None
 
     def problem(self) -> str | None:
         """Why this price cannot be sold, or None."""
-        if self.type is PriceType.FREE:
-            return None if not self.amount_minor and self.interval is None else \
-                "a free pack has no price or interval"
+        if self.type is not PriceType.ONE_TIME:
+            return None if not self.amount_minor and not self.currency else \
+                f"a {self.type.value.replace('_', '-')} pack has no price"
         if not _CURRENCY.fullmatch(self.currency) or self.currency not in CURRENCIES:
             return f"currency must be one of {sorted(CURRENCIES)}"
         if not 50 <= self.amount_minor <= MAX_PRICE_MINOR:
             return "price must be between 0.50 and 10000.00"
-        if (self.type is PriceType.SUBSCRIPTION) != (self.interval is not None):
-            return "a subscription needs an interval, and only a subscription has one"
         return None
 
 
@@ -236,3 +233,15 @@ class PackArchivedEvent(DomainEvent):
     topic: ClassVar[str] = "waqup.catalog.pack.archived.v1"
     pack_id: uuid.UUID
     creator_id: uuid.UUID
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlayAttributed(DomainEvent):
+    """A member completed an item of a members-only pack: it counts toward
+    the pack's creator's share of that member's fees."""
+
+    topic: ClassVar[str] = "waqup.catalog.play.attributed.v1"
+    user_id: uuid.UUID
+    creator_id: uuid.UUID
+    pack_id: uuid.UUID
+    content_id: uuid.UUID

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from core.catalog.model import (
+    MEMBERSHIP,
     ROLE_ADMIN,
     Access,
     AccessDecision,
@@ -26,6 +27,7 @@ from core.catalog.model import (
     PackItem,
     PackPublished,
     PackState,
+    PlayAttributed,
     Price,
     PriceType,
 )
@@ -52,7 +54,7 @@ if TYPE_CHECKING:
 SEARCH_CACHE_SECONDS = 300
 INDEX_CONSUMER = "catalog.search-index"
 ACCESS_CONSUMER = "catalog.access"
-POPULARITY_CONSUMER = "catalog.popularity"
+PLAY_CONSUMER = "catalog.plays"
 
 
 @dataclass(frozen=True)
@@ -309,6 +311,8 @@ class CatalogService:
         async with self._uow(read_only=True) as uow:
             entitled = [e.pack_id for e in await uow.entitlements.list_for_user(user_id)
                         if e.active(now)]
+            if MEMBERSHIP in entitled:
+                entitled += [p.id for p in await uow.packs.listed_members_only()]
             made = [p.id for p in await uow.packs.list_by_creator(user_id)]
             ids = list(dict.fromkeys([*entitled, *made]))
             packs = await uow.packs.get_many(ids)
@@ -390,10 +394,15 @@ class CatalogService:
                 return AccessDecision(Access.NOT_LISTED)
             if any(p.creator_id == user_id for p in packs):
                 return AccessDecision(Access.OWNER, packs[0].id)
-            entitlements = await uow.entitlements.for_user(user_id, [p.id for p in packs])
-        for entitlement in entitlements:
-            if entitlement.active(now):
-                return AccessDecision(Access.ENTITLED, entitlement.pack_id)
+            entitlements = await uow.entitlements.for_user(
+                user_id, [p.id for p in packs] + [MEMBERSHIP])
+        active = {e.pack_id for e in entitlements if e.active(now)}
+        for pack in packs:
+            if pack.id in active:
+                return AccessDecision(Access.ENTITLED, pack.id)
+            if (MEMBERSHIP in active and pack.listed
+                    and pack.price.type is PriceType.SUBSCRIPTION):
+                return AccessDecision(Access.ENTITLED, pack.id)
         for pack in packs:
             if pack.listed and pack.price.type is PriceType.FREE:
                 return AccessDecision(Access.FREE, pack.id)
@@ -423,6 +432,22 @@ class CatalogService:
             await uow.commit()
         return entitlement
 
+    async def set_membership(self, event_id: uuid.UUID, user_id: uuid.UUID, reference: str,
+                             active_until: datetime | None) -> None:
+        """A membership (the provider's subscription `reference`) plays every
+        listed members-only pack until `active_until`; None ends it now."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            if not await uow.processed_events.add(ACCESS_CONSUMER, event_id, now):
+                return
+            if active_until is None:
+                await uow.entitlements.revoke(reference, now)
+            else:
+                await uow.entitlements.grant(Entitlement(
+                    user_id=user_id, pack_id=MEMBERSHIP, source=EntitlementSource.SUBSCRIPTION,
+                    reference=reference, granted_at=now, expires_at=active_until))
+            await uow.commit()
+
     async def revoke_access(self, reference: str, event_id: uuid.UUID | None = None) -> int:
         """Take back what `reference` gave; returns how many entitlements."""
         now = self._clock.now()
@@ -437,6 +462,31 @@ class CatalogService:
                 raise GrantNotYetKnown(f"nothing granted by {reference} yet")
             await uow.commit()
         return len(revoked)
+
+    async def record_play(self, event_id: uuid.UUID, user_id: uuid.UUID,
+                          content_id: uuid.UUID, played_at: datetime) -> None:
+        """A completed practice of an item: the packs holding it gain
+        popularity (their search documents are written again), and a
+        member's play of a members-only pack is attributed to its creator."""
+        async with self._uow() as uow:
+            if not await uow.processed_events.add(PLAY_CONSUMER, event_id, self._clock.now()):
+                return
+            packs = [p for p in await uow.packs.containing(content_id)
+                     if p.state is not PackState.DRAFT]
+            if packs:
+                await uow.packs.add_popularity([p.id for p in packs], 1)
+            for pack in packs:
+                if pack.listed:
+                    await uow.outbox.add(PackPublished(occurred_at=played_at, pack_id=pack.id,
+                                                       creator_id=pack.creator_id))
+            members_only = [p for p in packs if p.listed and p.creator_id != user_id
+                            and p.price.type is PriceType.SUBSCRIPTION]
+            if members_only:
+                pack = members_only[0]
+                await uow.outbox.add(PlayAttributed(
+                    occurred_at=played_at, user_id=user_id, creator_id=pack.creator_id,
+                    pack_id=pack.id, content_id=content_id))
+            await uow.commit()
 
     # --- helpers ------------------------------------------------------------------
 
@@ -458,10 +508,12 @@ class CatalogService:
         entitled: set[uuid.UUID] = set()
         if caller is not None and packs:
             entitled = {e.pack_id for e in await uow.entitlements.for_user(
-                caller, [p.id for p in packs]) if e.active(now)}
+                caller, [p.id for p in packs] + [MEMBERSHIP]) if e.active(now)}
         return [PackView(pack=p, creator=creators.get(p.creator_id),
                          owned=(p.creator_id == caller or p.id in entitled
-                                or (p.listed and p.price.type is PriceType.FREE)),
+                                or (p.listed and p.price.type is PriceType.FREE)
+                                or (MEMBERSHIP in entitled and p.listed
+                                    and p.price.type is PriceType.SUBSCRIPTION)),
                          creator_pack_count=counts.get(p.creator_id, 0)) for p in packs]
 
     @staticmethod

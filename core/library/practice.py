@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from core.library.access import require_access
 from core.library.model import Mood, Practice, PracticeCompleted, PracticeState
 from core.library.stats import PracticeStats, practice_stats
 from core.shared.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -18,7 +19,7 @@ from core.shared.ids import uuid7
 
 if TYPE_CHECKING:
     from ports.common import Clock
-    from ports.library import LibraryUnitOfWorkFactory
+    from ports.library import LibraryUnitOfWorkFactory, MarketAccess
 
 #: A practice not completed within this long is abandoned.
 ABANDON_AFTER = timedelta(hours=24)
@@ -51,21 +52,31 @@ def _mood(mood: Mood | None) -> Mood | None:
 
 class PracticeService:
     def __init__(self, uow: LibraryUnitOfWorkFactory, clock: Clock, *,
-                 abandon_after: timedelta = ABANDON_AFTER) -> None:
+                 abandon_after: timedelta = ABANDON_AFTER,
+                 access: MarketAccess | None = None) -> None:
         self._uow = uow
         self._clock = clock
         self._abandon_after = abandon_after
+        self._access = access
 
     async def start(self, user_id: uuid.UUID, content_id: uuid.UUID, *, time_zone: str = "",
                     device: str = "", context: str = "",
                     mood_before: Mood | None = None) -> Practice:
-        """Playback of one of the person's READY items started."""
+        """Playback of a READY item started: one of the person's, or one the
+        marketplace lets them play (a pack bought, a membership, a free pack)."""
         where = zone(time_zone)
         now = self._clock.now()
+        missing = NotFound("no such content", reason="CONTENT_NOT_FOUND")
+        async with self._uow(read_only=True) as uow:
+            found = await uow.items.get(content_id)
+        if found is None:
+            raise missing
+        if found.user_id != user_id:
+            await require_access(self._access, user_id, content_id, missing)
         async with self._uow() as uow:
             item = await uow.items.get_for_update(content_id)
-            if item is None or item.user_id != user_id:
-                raise NotFound("no such content", reason="CONTENT_NOT_FOUND")
+            if item is None:
+                raise missing
             if not item.playable:
                 raise FailedPrecondition("the audio is not ready yet", reason="AUDIO_NOT_READY")
             practice = Practice(id=uuid7(), user_id=user_id, content_id=content_id,

@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from core.library.access import require_access
 from core.library.model import (
     AudioDetails,
     AudioFormat,
@@ -48,7 +49,6 @@ from core.shared.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    PermissionDenied,
     ResourceExhausted,
 )
 from core.shared.ids import uuid7
@@ -508,18 +508,7 @@ class LibraryService:
         return meta
 
     async def _check_access(self, user_id: uuid.UUID, content_id: uuid.UUID) -> None:
-        """Another person's item plays only when the marketplace says so
-        (the item is in a pack the caller bought, subscribes to, or that is
-        free). Otherwise: PERMISSION_DENIED when it is on sale (the caller
-        may buy it), NOT_FOUND when it is not listed at all (as if it did
-        not exist: the 404 rule)."""
-        verdict = await self._access.check(user_id, content_id) if self._access else "not_listed"
-        if verdict == "allowed":
-            return
-        if verdict == "not_owned":
-            raise PermissionDenied("buy the pack this item is in to play it",
-                                   reason="PACK_NOT_OWNED")
-        raise _not_found()
+        await require_access(self._access, user_id, content_id, _not_found())
 
     async def playback(self, user_id: uuid.UUID, content_id: uuid.UUID,
                        fmt: AudioFormat = AudioFormat.MP3) -> Playback:

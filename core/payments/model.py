@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import ClassVar
 
-from core.shared.errors import FailedPrecondition
+from core.shared.errors import AlreadyExists, FailedPrecondition
 from core.shared.events import DomainEvent
 
 
@@ -31,6 +31,49 @@ class CreditBundle:
     credits: int
     amount_minor: int
     currency: str
+
+
+@dataclass(frozen=True)
+class SubscriptionPlan:
+    """A membership plan: every members-only pack plays while it is paid."""
+
+    id: str
+    display_name: str
+    amount_minor: int
+    currency: str
+    #: `month` or `year`.
+    interval: str
+
+    @property
+    def period(self) -> timedelta:
+        """The first period's length, until the provider says when it ends."""
+        return timedelta(days=365 if self.interval == "year" else 31)
+
+
+class SubscriptionState(enum.Enum):
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    ENDED = "ended"
+
+
+@dataclass
+class Subscription:
+    """A person's membership, as the provider's subscription `provider_id`."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    plan_id: str
+    provider_id: str
+    checkout_id: uuid.UUID | None
+    state: SubscriptionState
+    current_period_end: datetime
+    cancel_at_period_end: bool
+    created_at: datetime
+    updated_at: datetime
+
+    def active_until(self) -> datetime | None:
+        """Until when members-only packs play; None once it ended."""
+        return None if self.state is SubscriptionState.ENDED else self.current_period_end
 
 
 @dataclass(frozen=True)
@@ -65,6 +108,8 @@ class CheckoutSession:
     created_at: datetime
     expires_at: datetime
     purchase_id: uuid.UUID | None = None
+    #: A membership plan (mode `subscription`).
+    plan_id: str | None = None
 
 
 @dataclass
@@ -82,6 +127,10 @@ class Purchase:
     state: PurchaseState
     created_at: datetime
     refunded_at: datetime | None = None
+
+
+class AlreadySubscribed(AlreadyExists):
+    reason = "ALREADY_SUBSCRIBED"
 
 
 class PackNotForSale(FailedPrecondition):
@@ -127,3 +176,27 @@ class PurchaseRefunded(DomainEvent):
     credits: int
     #: `refund` or `dispute`.
     cause: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MembershipChanged(DomainEvent):
+    """A membership began, renewed or ended: members-only packs play for the
+    person until `active_until` (None: no longer)."""
+
+    topic: ClassVar[str] = "waqup.payments.membership.changed.v1"
+    user_id: uuid.UUID
+    subscription: str
+    active_until: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MembershipPaid(DomainEvent):
+    """A membership fee was paid: rewards share it among creators by plays."""
+
+    topic: ClassVar[str] = "waqup.payments.membership.paid.v1"
+    user_id: uuid.UUID
+    subscription: str
+    #: The provider's event of the payment: one share-out each.
+    payment: str
+    amount_minor: int
+    currency: str

@@ -13,7 +13,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from core.payments.facts import (
@@ -24,22 +24,32 @@ from core.payments.facts import (
     CheckoutRequest,
     DisputeOpened,
     Fact,
+    InvoiceFailed,
+    InvoicePaid,
     PaymentFailed,
     PaymentSucceeded,
+    SubscriptionChanged,
+    SubscriptionStatus,
 )
 from core.payments.model import (
+    AlreadySubscribed,
     CheckoutSession,
     CheckoutState,
     CreditBundle,
+    MembershipChanged,
+    MembershipPaid,
     NotYetKnown,
     Purchase,
     PurchaseCompleted,
     PurchaseRefunded,
     PurchaseState,
     StripeEventReceived,
+    Subscription,
+    SubscriptionPlan,
+    SubscriptionState,
 )
 from core.payments.signature import verify
-from core.shared.errors import AlreadyExists, InvalidArgument, NotFound
+from core.shared.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from core.shared.ids import uuid7
 
 if TYPE_CHECKING:
@@ -63,6 +73,7 @@ CHECKOUT_TTL = timedelta(hours=24)
 class PaymentsService:
     def __init__(self, uow: PaymentsUnitOfWorkFactory, clock: Clock, provider: PaymentProvider,
                  catalog: Catalog, bundles: list[CreditBundle], *, webhook_secret: str,
+                 plans: list[SubscriptionPlan] | None = None,
                  success_url: str, cancel_url: str,
                  translate: Callable[[bytes], Fact | None],
                  tolerance_seconds: int = 300) -> None:
@@ -72,6 +83,8 @@ class PaymentsService:
         self._catalog = catalog
         self._bundles = {b.id: b for b in bundles}
         self._bundle_order = list(bundles)
+        self._plans = {p.id: p for p in plans or ()}
+        self._plan_order = list(plans or ())
         self._secret = webhook_secret
         self._success_url = success_url
         self._cancel_url = cancel_url
@@ -83,14 +96,23 @@ class PaymentsService:
     def bundles(self) -> list[CreditBundle]:
         return list(self._bundle_order)
 
+    def plans(self) -> list[SubscriptionPlan]:
+        return list(self._plan_order)
+
+    def plan(self, plan_id: str | None) -> SubscriptionPlan:
+        found = self._plans.get(plan_id or "")
+        if found is None:
+            raise NotFound("no such subscription plan")
+        return found
     async def create_checkout(self, user_id: uuid.UUID, request_id: str, *,
                               pack_id: uuid.UUID | None = None,
-                              bundle_id: str | None = None) -> CheckoutSession:
-        """A checkout session for a pack or a credit bundle, with the
-        provider's page to pay on. Idempotent by `request_id`."""
-        if (pack_id is None) == (bundle_id is None):
-            raise InvalidArgument("name exactly one of pack and credit_bundle",
-                                  reason="INVALID_CHECKOUT")
+                              bundle_id: str | None = None,
+                              plan_id: str | None = None) -> CheckoutSession:
+        """A checkout session for a pack, a credit bundle or a membership
+        plan, with the provider's page to pay on. Idempotent by `request_id`."""
+        if [pack_id, bundle_id, plan_id].count(None) != 2:
+            raise InvalidArgument("name exactly one of pack, credit_bundle and "
+                                  "subscription_plan", reason="INVALID_CHECKOUT")
         if request_id:
             async with self._uow(read_only=True) as uow:
                 earlier = await uow.checkouts.get_by_request(user_id, request_id)
@@ -98,14 +120,27 @@ class PaymentsService:
                 return earlier
         else:
             earlier = None
-        session = earlier or await self._new_session(user_id, request_id, pack_id, bundle_id)
+        session = earlier or await self._new_session(user_id, request_id, pack_id, bundle_id,
+                                                     plan_id)
         return await self._open_at_provider(session)
 
     async def _new_session(self, user_id: uuid.UUID, request_id: str,
                            pack_id: uuid.UUID | None, bundle_id: str | None,
-                           ) -> CheckoutSession:
+                           plan_id: str | None) -> CheckoutSession:
         now = self._clock.now()
-        if pack_id is not None:
+        mode = CheckoutMode.PAYMENT
+        if plan_id is not None:
+            plan = self._plans.get(plan_id)
+            if plan is None:
+                raise NotFound("no such subscription plan")
+            current = await self._subscription(user_id)
+            if current is not None and current.state is not SubscriptionState.ENDED:
+                raise AlreadySubscribed("you are subscribed already")
+            mode = CheckoutMode.SUBSCRIPTION
+            what = dict(pack_id=None, creator_id=None, bundle_id=None, plan_id=plan.id,
+                        credits=0, product_name=plan.display_name,
+                        amount_minor=plan.amount_minor, currency=plan.currency)
+        elif pack_id is not None:
             sale = await self._catalog.pack_for_sale(user_id, pack_id)
             what = dict(pack_id=sale.pack_id, creator_id=sale.creator_id, bundle_id=None,
                         credits=0, product_name=sale.title, amount_minor=sale.amount_minor,
@@ -118,7 +153,7 @@ class PaymentsService:
                         credits=bundle.credits, product_name=bundle.display_name,
                         amount_minor=bundle.amount_minor, currency=bundle.currency)
         session = CheckoutSession(
-            id=uuid7(), user_id=user_id, mode=CheckoutMode.PAYMENT.value,
+            id=uuid7(), user_id=user_id, mode=mode.value,
             state=CheckoutState.OPEN, provider_id="", url="", request_id=request_id,
             created_at=now, expires_at=now + CHECKOUT_TTL, **what)  # type: ignore[arg-type]
         async with self._uow() as uow:
@@ -140,11 +175,13 @@ class PaymentsService:
         opened = await self._provider.create_checkout(CheckoutRequest(
             checkout_id=session.id, user_id=session.user_id, mode=CheckoutMode(session.mode),
             product_name=session.product_name, amount_minor=session.amount_minor,
-            currency=session.currency, interval=None,
+            currency=session.currency,
+            interval=self._plans[session.plan_id].interval if session.plan_id else None,
             success_url=self._success_url, cancel_url=self._cancel_url,
             metadata={"user": str(session.user_id),
                       **({"pack": str(session.pack_id)} if session.pack_id else {}),
-                      **({"credit_bundle": session.bundle_id} if session.bundle_id else {})}))
+                      **({"credit_bundle": session.bundle_id} if session.bundle_id else {}),
+                      **({"plan": session.plan_id} if session.plan_id else {})}))
         async with self._uow() as uow:
             current = await uow.checkouts.get_for_update(session.id)
             if current is None:
@@ -176,6 +213,40 @@ class PaymentsService:
             rows = await uow.purchases.list_for_user(user_id, before=before, limit=size + 1)
         page = rows[:size]
         return page, (page[-1].id if len(rows) > size else None)
+
+    # --- the membership -----------------------------------------------------------
+
+    async def _subscription(self, user_id: uuid.UUID) -> Subscription | None:
+        async with self._uow(read_only=True) as uow:
+            return await uow.subscriptions.latest_for_user(user_id)
+
+    async def get_subscription(self, user_id: uuid.UUID) -> Subscription:
+        found = await self._subscription(user_id)
+        if found is None:
+            raise NotFound("you have no subscription")
+        return found
+
+    async def subscription_by_provider(self, provider_id: str) -> Subscription | None:
+        async with self._uow(read_only=True) as uow:
+            return await uow.subscriptions.get_by_provider(provider_id)
+
+    async def cancel_subscription(self, user_id: uuid.UUID) -> Subscription:
+        """Stop renewing: the membership plays until its period ends. The
+        provider confirms with customer.subscription.updated, then .deleted
+        when the period ends."""
+        current = await self.get_subscription(user_id)
+        if current.state is SubscriptionState.ENDED:
+            raise FailedPrecondition("the subscription has ended", reason="SUBSCRIPTION_ENDED")
+        if not current.cancel_at_period_end:
+            await self._provider.cancel_subscription(current.provider_id)
+            async with self._uow() as uow:
+                found = await uow.subscriptions.get_by_provider(current.provider_id)
+                if found is not None:
+                    found.cancel_at_period_end, found.updated_at = True, self._clock.now()
+                    await uow.subscriptions.save(found)
+                    await uow.commit()
+                    current = found
+        return current
 
     # --- webhooks -----------------------------------------------------------------
 
@@ -234,9 +305,18 @@ class PaymentsService:
 
     async def _apply(self, uow: PaymentsUnitOfWork, fact: Fact) -> None:
         match fact:
+            case CheckoutCompleted(checkout_id=checkout_id, subscription=subscription) \
+                    if subscription:
+                await self._subscribed(uow, checkout_id, subscription)
             case CheckoutCompleted(checkout_id=checkout_id, payment_intent=intent,
                                    amount_minor=amount, currency=currency):
                 await self._complete(uow, checkout_id, intent, amount, currency)
+            case SubscriptionChanged():
+                await self._subscription_changed(uow, fact)
+            case InvoicePaid(subscription=subscription, period_end=period_end):
+                await self._renewed(uow, subscription, period_end, fact)
+            case InvoiceFailed(subscription=subscription):
+                await self._renewal_failed(uow, subscription)
             case PaymentSucceeded(checkout_id=checkout_id, payment_intent=intent,
                                   amount_minor=amount, currency=currency) if checkout_id:
                 await self._complete(uow, checkout_id, intent, amount, currency)
@@ -307,3 +387,81 @@ class PaymentsService:
             occurred_at=now, purchase_id=purchase.id, user_id=purchase.user_id,
             pack_id=purchase.pack_id, creator_id=purchase.creator_id,
             bundle_id=purchase.bundle_id, credits=purchase.credits, cause=cause))
+
+    # --- the membership, from the provider's events -------------------------------
+
+    async def _membership(self, uow: PaymentsUnitOfWork, subscription: Subscription) -> None:
+        await uow.subscriptions.save(subscription)
+        await uow.outbox.add(MembershipChanged(
+            occurred_at=self._clock.now(), user_id=subscription.user_id,
+            subscription=subscription.provider_id, active_until=subscription.active_until()))
+
+    async def _known(self, uow: PaymentsUnitOfWork, provider_id: str,
+                     checkout_id: uuid.UUID | None) -> Subscription:
+        """The membership of the provider's subscription, made from its
+        checkout session the first time either side mentions it."""
+        found = await uow.subscriptions.get_by_provider(provider_id)
+        if found is not None:
+            return found
+        session = await uow.checkouts.get_for_update(checkout_id) if checkout_id else None
+        if session is None or session.plan_id is None:
+            raise NotYetKnown(f"subscription {provider_id} is not known yet")
+        now = self._clock.now()
+        created = Subscription(
+            id=uuid7(), user_id=session.user_id, plan_id=session.plan_id,
+            provider_id=provider_id, checkout_id=session.id, state=SubscriptionState.ACTIVE,
+            current_period_end=now + self._plans[session.plan_id].period
+            if session.plan_id in self._plans else now,
+            cancel_at_period_end=False, created_at=now, updated_at=now)
+        await uow.subscriptions.add(created)
+        if session.state is CheckoutState.OPEN:
+            session.state = CheckoutState.COMPLETED
+            await uow.checkouts.save(session)
+        return created
+
+    async def _subscribed(self, uow: PaymentsUnitOfWork, checkout_id: uuid.UUID,
+                          provider_id: str) -> None:
+        subscription = await self._known(uow, provider_id, checkout_id)
+        await self._membership(uow, subscription)
+
+    async def _subscription_changed(self, uow: PaymentsUnitOfWork,
+                                    fact: SubscriptionChanged) -> None:
+        subscription = await self._known(uow, fact.subscription, fact.checkout_id)
+        ended = fact.deleted or fact.status in (
+            SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED,
+            SubscriptionStatus.UNPAID)
+        subscription.state = (SubscriptionState.ENDED if ended else
+                              SubscriptionState.PAST_DUE
+                              if fact.status is SubscriptionStatus.PAST_DUE
+                              else SubscriptionState.ACTIVE)
+        if fact.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING,
+                           SubscriptionStatus.PAST_DUE) or ended:
+            subscription.current_period_end = fact.current_period_end
+        subscription.cancel_at_period_end = fact.cancel_at_period_end
+        subscription.updated_at = self._clock.now()
+        await self._membership(uow, subscription)
+
+    async def _renewed(self, uow: PaymentsUnitOfWork, provider_id: str,
+                       period_end: datetime, paid: InvoicePaid) -> None:
+        subscription = await uow.subscriptions.get_by_provider(provider_id)
+        if subscription is None:
+            raise NotYetKnown(f"subscription {provider_id} is not known yet")
+        if paid.amount_minor > 0:
+            await uow.outbox.add(MembershipPaid(
+                occurred_at=paid.occurred_at, user_id=subscription.user_id,
+                subscription=provider_id, payment=paid.event_id,
+                amount_minor=paid.amount_minor, currency=paid.currency))
+        if subscription.state is SubscriptionState.ENDED:
+            return
+        subscription.state = SubscriptionState.ACTIVE
+        subscription.current_period_end = max(subscription.current_period_end, period_end)
+        subscription.updated_at = self._clock.now()
+        await self._membership(uow, subscription)
+
+    async def _renewal_failed(self, uow: PaymentsUnitOfWork, provider_id: str) -> None:
+        subscription = await uow.subscriptions.get_by_provider(provider_id)
+        if subscription is None or subscription.state is SubscriptionState.ENDED:
+            return
+        subscription.state, subscription.updated_at = (SubscriptionState.PAST_DUE,
+                                                       self._clock.now())
+        await uow.subscriptions.save(subscription)

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from core.rewards.model import RewardTransaction, RewardType, creator_share
+from core.rewards.model import (
+    MEMBERSHIP_LOOKBACK,
+    MemberPlay,
+    RewardTransaction,
+    RewardType,
+    creator_share,
+    membership_key,
+    membership_shares,
+)
 from core.shared.errors import InvalidArgument
 from core.shared.ids import uuid7
 
@@ -45,7 +54,8 @@ class RewardsService:
             entry = RewardTransaction(
                 id=uuid7(), creator_id=creator_id, type=RewardType.ACCRUAL, tokens=tokens,
                 balance_after=balance + tokens, currency=currency, purchase_id=purchase_id,
-                sale_amount=sale_amount, created_at=self._clock.now())
+                sale_amount=sale_amount, created_at=self._clock.now(),
+                share_percent=self._share)
             await uow.ledger.add(entry)
             await uow.accounts.set_balance(creator_id, currency, entry.balance_after)
             await uow.commit()
@@ -75,6 +85,46 @@ class RewardsService:
                                            entry.balance_after)
             await uow.commit()
         return entry
+
+    async def record_play(self, play_id: uuid.UUID, user_id: uuid.UUID,
+                          creator_id: uuid.UUID, played_at: datetime) -> bool:
+        """A member's play of a creator's members-only item (once per id)."""
+        async with self._uow() as uow:
+            added = await uow.plays.add(MemberPlay(play_id, user_id, creator_id, played_at))
+            await uow.commit()
+        return added
+
+    async def share_membership(self, payment: str, user_id: uuid.UUID, amount: int,
+                               currency: str, paid_at: datetime) -> list[RewardTransaction]:
+        """Share one membership fee among the creators the member played in
+        the lookback before it, by plays; once per payment (a repeat finds
+        each creator's share written)."""
+        currency = currency.upper()
+        async with self._uow() as uow:
+            plays = await uow.plays.counts(user_id, paid_at - MEMBERSHIP_LOOKBACK, paid_at)
+            shares = membership_shares(amount, self._share, plays)
+            total = sum(plays.values())
+            entries = []
+            # One creator after another, in id order: two share-outs at once
+            # lock their accounts in the same order.
+            for creator_id, tokens in shares.items():
+                key = membership_key(payment, creator_id)
+                balance = await uow.accounts.balance_for_update(creator_id, currency)
+                earlier = await uow.ledger.find(key, RewardType.MEMBERSHIP)
+                if earlier is not None:
+                    entries.append(earlier)
+                    continue
+                entry = RewardTransaction(
+                    id=uuid7(), creator_id=creator_id, type=RewardType.MEMBERSHIP,
+                    tokens=tokens, balance_after=balance + tokens, currency=currency,
+                    purchase_id=key, sale_amount=amount, created_at=self._clock.now(),
+                    source=payment, plays=plays[creator_id], total_plays=total,
+                    share_percent=self._share)
+                await uow.ledger.add(entry)
+                await uow.accounts.set_balance(creator_id, currency, entry.balance_after)
+                entries.append(entry)
+            await uow.commit()
+        return entries
 
     async def balances(self, creator_id: uuid.UUID) -> dict[str, int]:
         async with self._uow(read_only=True) as uow:

@@ -190,6 +190,8 @@ class Settings(BaseSettings):
     checkout_cancel_url: str | None = None
     #: Credit bundles on sale: `id:credits:price_minor:CURRENCY`, comma-separated.
     credit_bundles: str = "small:10:499:EUR,medium:30:1299:EUR,large:100:3499:EUR"
+    #: Membership plans on sale: `id:price_minor:CURRENCY:month|year`, comma-separated.
+    subscription_plans: str = "monthly:999:EUR:month,annual:7999:EUR:year"
     #: The creator's share of a sale, in percent (reward tokens accrue at
     #: this share of the sale amount, in minor units).
     creator_share_percent: int = Field(default=70, ge=0, le=100)

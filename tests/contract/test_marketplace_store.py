@@ -21,7 +21,6 @@ from core.catalog.model import (
     Creator,
     Entitlement,
     EntitlementSource,
-    Interval,
     Pack,
     PackItem,
     PackState,
@@ -94,7 +93,7 @@ async def test_creators_are_one_per_person_and_count_published_packs(backend: Ba
 async def test_packs_keep_their_items_price_and_state(backend: Backend) -> None:
     uow = catalog_uow(backend)
     me = uuid7()
-    made = pack(me, items=2, price=Price(PriceType.SUBSCRIPTION, 999, "USD", Interval.ANNUAL))
+    made = pack(me, items=2, price=Price(PriceType.ONE_TIME, 999, "USD"))
     async with uow() as w:
         await w.packs.add(made)
         await w.commit()
@@ -274,3 +273,35 @@ async def test_reward_ledger_and_balances(backend: Backend) -> None:
         assert [t.type for t in history] == [RewardType.REVERSAL, RewardType.ACCRUAL]
         assert (await w.ledger.find(sale, RewardType.ACCRUAL)).tokens == 349
         assert await w.ledger.find(uuid7(), RewardType.ACCRUAL) is None
+
+
+async def test_subscriptions_by_provider_and_latest(backend: Backend) -> None:
+    from core.payments.model import Subscription, SubscriptionState
+
+    uow = payments_uow(backend)
+    me = uuid7()
+
+    def subscription(provider: str) -> Subscription:
+        return Subscription(id=uuid7(), user_id=me, plan_id="monthly", provider_id=provider,
+                            checkout_id=uuid7(), state=SubscriptionState.ACTIVE,
+                            current_period_end=T0 + timedelta(days=30),
+                            cancel_at_period_end=False, created_at=T0, updated_at=T0)
+
+    first, second = subscription("sub_1"), subscription("sub_2")
+    async with uow() as w:
+        await w.subscriptions.add(first)
+        await w.subscriptions.add(second)
+        with pytest.raises(AlreadyExists):
+            await w.subscriptions.add(subscription("sub_1"))
+        await w.commit()
+    async with uow() as w:
+        found = await w.subscriptions.get_by_provider("sub_1")
+        assert found == first
+        found.state, found.cancel_at_period_end = SubscriptionState.ENDED, True
+        await w.subscriptions.save(found)
+        await w.commit()
+    async with uow(read_only=True) as w:
+        assert (await w.subscriptions.latest_for_user(me)).provider_id == "sub_2"
+        assert (await w.subscriptions.get_by_provider("sub_1")).state is SubscriptionState.ENDED
+        assert await w.subscriptions.latest_for_user(uuid7()) is None
+        assert await w.subscriptions.get_by_provider("sub_x") is None

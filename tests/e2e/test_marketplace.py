@@ -88,8 +88,10 @@ def roles(token: str) -> list[str]:
     return list(claims.get("roles", []))
 
 
-async def creator_with_pack(edge: RealEdge, title: str, price_units: int = 4) -> dict[str, Any]:
-    """A creator, two READY items and a published pack of them."""
+async def creator_with_pack(edge: RealEdge, title: str, price_units: int = 4,
+                            members_only: bool = False) -> dict[str, Any]:
+    """A creator, two READY items and a published pack of them (one-time, or
+    members-only)."""
     headers, _ = await register(edge)
     me = await user_id(edge, headers)
     await edge.app.container.service("credits").grant(
@@ -102,16 +104,18 @@ async def creator_with_pack(edge: RealEdge, title: str, price_units: int = 4) ->
     again = await edge.client.post("/v1/creators", headers=headers,
                                    json={"display_name": "Maya"})
     assert (again.status_code, reason(again)) == (409, "CREATOR_EXISTS")
+    price = ({"price_type": "PRICE_TYPE_SUBSCRIPTION"} if members_only else {
+        "price_type": "PRICE_TYPE_ONE_TIME",
+        "price": {"currency_code": "EUR", "units": price_units, "nanos": 990_000_000}})
     draft = await edge.client.post("/v1/packs", headers=headers, json={
         "title": title, "description": "Ten nights of slow breathing before sleep.",
-        "price_type": "PRICE_TYPE_ONE_TIME",
-        "price": {"currency_code": "EUR", "units": price_units, "nanos": 990_000_000},
-        "tags": ["Sleep", "evening"]})
+        "tags": ["Sleep", "evening"], **price})
     assert draft.status_code == 200, draft.text
     pack = draft.json()
     assert pack["state"] == "PACK_STATE_DRAFT"
-    assert pack["price"] == {"currency_code": "EUR", "units": str(price_units),
-                             "nanos": 990_000_000}
+    if not members_only:
+        assert pack["price"] == {"currency_code": "EUR", "units": str(price_units),
+                                 "nanos": 990_000_000}
     early = await edge.client.post(f"/v1/{pack['name']}:publish", headers=headers, json={})
     assert (early.status_code, reason(early)) == (400, "PACK_INCOMPLETE")
     for content in items:
@@ -423,7 +427,7 @@ async def test_hostile_clients_get_clear_errors_and_change_nothing(edge: RealEdg
         assert other == (400, "INVALID_PAGE_TOKEN")
     # Odd text is words or nothing, never an error; control characters are
     # refused by the request path's text rule, as everywhere.
-    for query in ('"', "a:b (c) OR NOT", "méditation", "*", "' OR 1=1 --", "ＡＢＣ"):
+    for query in ('"', "a:b (c) OR NOT", "méditation", "*", "' OR 1=1 --", "\uff21\uff22\uff23"):
         assert (await status("GET", "/v1/packs:search", headers=creator,
                              params={"query": query}))[0] == 200
     assert await status("GET", "/v1/packs:search", headers=creator,
@@ -448,3 +452,77 @@ async def test_hostile_clients_get_clear_errors_and_change_nothing(edge: RealEdg
                                    headers={"content-type": "application/json"})
             ).status_code == 413
     assert (await edge.client.get(WEBHOOK)).status_code in (404, 405)
+
+
+async def test_a_membership_plays_members_only_packs_until_it_lapses(edge: RealEdge) -> None:
+    made = await creator_with_pack(edge, "Members Evening Wind Down", members_only=True)
+    member = await listener(edge)
+    content = made["items"][0]
+    refused = await edge.client.get(f"/v1/{content}/playback", headers=member)
+    assert (refused.status_code, reason(refused)) == (403, "PACK_NOT_OWNED")
+    bought = await edge.client.post("/v1/checkoutSessions", headers=member,
+                                    json={"pack": made["pack"]})
+    assert (bought.status_code, reason(bought)) == (400, "PACK_NOT_FOR_SALE")
+    plans = (await edge.client.get("/v1/subscriptionPlans")).json()["subscription_plans"]
+    assert [(p["name"], p["interval"]) for p in plans] == [
+        ("subscriptionPlans/monthly", "month"), ("subscriptionPlans/annual", "year")]
+    none = await edge.client.get("/v1/users/me/subscription", headers=member)
+    assert none.status_code == 404
+    started = await edge.client.post("/v1/users/me/subscription", headers=member,
+                                     json={"plan": "subscriptionPlans/monthly"})
+    assert started.status_code == 200, started.text
+    url = started.json()["url"]
+    assert (await edge.client.post(url, data={"outcome": "succeeded"})).status_code == 200
+
+    async def plays() -> bool:
+        response = await edge.client.get(f"/v1/{content}/playback", headers=member)
+        return response.status_code == 200
+
+    await eventually(plays, "members-only playback")
+    subscription = (await edge.client.get("/v1/users/me/subscription", headers=member)).json()
+    assert subscription["state"] == "SUBSCRIPTION_STATE_ACTIVE"
+    assert subscription["plan"] == "subscriptionPlans/monthly"
+    again = await edge.client.post("/v1/users/me/subscription", headers=member,
+                                   json={"plan": "subscriptionPlans/annual"})
+    assert (again.status_code, reason(again)) == (409, "ALREADY_SUBSCRIBED")
+    mine = (await edge.client.get("/v1/users/me/packs", headers=member)).json()
+    assert made["pack"] in [p["name"] for p in mine["packs"]]
+
+    # The member practises a members-only item; the next fee paid is shared
+    # with its creator by plays.
+    practice = await edge.client.post(f"/v1/{content}/practices", headers=member, json={})
+    assert practice.status_code == 200, practice.text
+    done = await edge.client.post(f"/v1/{practice.json()['name']}:complete", headers=member,
+                                  json={"listened_duration": "1s"})
+    assert done.status_code == 200, done.text
+    await asyncio.sleep(1.0)  # the play reaches rewards through two events
+    assert (await edge.client.post(url, data={"outcome": "renewed"})).status_code == 200
+
+    async def shared() -> Any:
+        history = (await edge.client.get("/v1/creators/me/rewardTransactions",
+                                         headers=made["headers"])).json()
+        return history.get("reward_transactions")
+
+    [share] = await eventually(shared, "the creator's share of the renewal")
+    assert (share["type"], share["tokens"], share["plays"], share["total_plays"]) == (
+        "REWARD_TRANSACTION_TYPE_MEMBERSHIP", "699", 1, 1)
+
+    # Cancelling stops the renewal; the period paid still plays.
+    cancelled = await edge.client.post("/v1/users/me/subscription:cancel", headers=member,
+                                       json={})
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["cancel_at_period_end"] is True
+    await asyncio.sleep(0.5)
+    assert await plays()
+    # The membership lapses (the provider ends it): access ends.
+    assert (await edge.client.post(url, data={"outcome": "lapsed"})).status_code == 200
+
+    async def ended() -> bool:
+        response = await edge.client.get(f"/v1/{content}/playback", headers=member)
+        return response.status_code == 403
+
+    await eventually(ended, "access ended with the membership")
+    subscription = (await edge.client.get("/v1/users/me/subscription", headers=member)).json()
+    assert subscription["state"] == "SUBSCRIPTION_STATE_ENDED"
+    gone = await edge.client.post("/v1/users/me/subscription:cancel", headers=member, json={})
+    assert (gone.status_code, reason(gone)) == (400, "SUBSCRIPTION_ENDED")

@@ -321,3 +321,56 @@ async def test_rewards_accrue_once_and_never_go_below_zero() -> None:
     assert (await service.reverse(sale)).id == reversal.id
     with pytest.raises(InvalidArgument):
         await service.accrue(uuid7(), creator, 0, "EUR")
+
+
+async def test_a_membership_follows_the_providers_events_in_any_order(payments: Any) -> None:
+    from core.payments.facts import SubscriptionStatus
+    from core.payments.model import SubscriptionPlan, SubscriptionState
+
+    service, _, uow, clock = payments
+    service._plans = {"monthly": SubscriptionPlan("monthly", "Monthly", 999, "EUR", "month")}
+    me = uuid7()
+    session = await service.create_checkout(me, "", plan_id="monthly")
+    assert session.mode == "subscription"
+    now = clock.now().replace(microsecond=0)  # Stripe counts whole seconds
+    end = now + timedelta(days=30)
+    common = {"subscription": "sub_1", "amount_minor": 999, "currency": "EUR"}
+    # An invoice of an unknown subscription waits (retried by the bus).
+    with pytest.raises(NotYetKnown):
+        await service.handle_event(uuid7(), json.dumps(stripe_events.invoice_paid(
+            period_start=now, period_end=end, **common)).encode())
+    # The subscription's own event may come first: its metadata names the checkout.
+    await service.handle_event(uuid7(), json.dumps(stripe_events.subscription_event(
+        "created", status=SubscriptionStatus.ACTIVE, current_period_start=now,
+        current_period_end=end, interval="month", checkout_id=session.id,
+        **common)).encode())
+    await service.handle_event(uuid7(), json.dumps(stripe_events.checkout_session_completed(
+        checkout_id=session.id, mode=CheckoutMode.SUBSCRIPTION, amount_minor=999,
+        currency="EUR", subscription="sub_1")).encode())
+    current = await service.get_subscription(me)
+    assert (current.state, current.current_period_end) == (SubscriptionState.ACTIVE, end)
+    with pytest.raises(AlreadyExists):
+        await service.create_checkout(me, "", plan_id="monthly")
+    await service.handle_event(uuid7(), json.dumps(stripe_events.subscription_event(
+        "deleted", status=SubscriptionStatus.CANCELED, current_period_start=now,
+        current_period_end=end, interval="month", checkout_id=session.id,
+        **common)).encode())
+    assert (await service.get_subscription(me)).state is SubscriptionState.ENDED
+    changes = [row for row in await outbox_events(uow)
+               if row.topic == "waqup.payments.membership.changed.v1"]
+    assert len(changes) == 3  # began (twice told), ended
+    with pytest.raises(FailedPrecondition):
+        await service.cancel_subscription(me)
+
+
+async def test_a_membership_plays_members_only_packs(catalog: Any) -> None:
+    service, library, _, clock = catalog
+    _, _, content = await published(service, library, Price(PriceType.SUBSCRIPTION))
+    member = uuid7()
+    assert (await service.check_access(member, content)).access is Access.NOT_OWNED
+    await service.set_membership(uuid7(), member, "sub_1", clock.now() + timedelta(days=30))
+    assert (await service.check_access(member, content)).allowed
+    assert [v.pack.price.type for v in await service.owned_packs(member)] == [
+        PriceType.SUBSCRIPTION]
+    await service.set_membership(uuid7(), member, "sub_1", None)
+    assert not (await service.check_access(member, content)).allowed

@@ -1,12 +1,20 @@
 """The catalog context: creators, packs, search and access to what was bought."""
 
 import uuid
+from datetime import UTC
 
-from core.catalog.model import CreatorCreated, EntitlementSource, PackArchivedEvent, PackPublished
+from core.catalog.model import (
+    CreatorCreated,
+    EntitlementSource,
+    PackArchivedEvent,
+    PackPublished,
+    PlayAttributed,
+)
 from services.api.creation import resource_id
 from services.contexts.catalog import events, wiring
 from services.contexts.declaration import BuiltContext, Consumes, ContextDeclaration, Publishes
 from services.gen.waqup.catalog.v1 import catalog_pb2, events_pb2
+from services.gen.waqup.library.v1 import events_pb2 as library_events
 from services.gen.waqup.payments.v1 import events_pb2 as payments_events
 
 
@@ -28,6 +36,21 @@ async def _purchase_completed(built: BuiltContext, event_id: uuid.UUID,
             EntitlementSource.PURCHASE, message.purchase, event_id=event_id)
 
 
+async def _membership_changed(built: BuiltContext, event_id: uuid.UUID,
+                              message: payments_events.MembershipChanged) -> None:
+    until = (message.active_until.ToDatetime(tzinfo=UTC)
+             if message.HasField("active_until") else None)
+    await built.service.set_membership(event_id, resource_id(message.user, "users"),
+                                       message.subscription, until)
+
+
+async def _practice_completed(built: BuiltContext, event_id: uuid.UUID,
+                              message: library_events.PracticeCompleted) -> None:
+    await built.service.record_play(event_id, resource_id(message.user, "users"),
+                                    resource_id(message.content, "contents"),
+                                    message.complete_time.ToDatetime(tzinfo=UTC))
+
+
 async def _purchase_refunded(built: BuiltContext, event_id: uuid.UUID,
                              message: payments_events.PurchaseRefunded) -> None:
     if message.pack:
@@ -44,7 +67,9 @@ DECLARATION = ContextDeclaration(
                Publishes(PackPublished, events_pb2.PackPublished, events.encode_published,
                          events.decode_published),
                Publishes(PackArchivedEvent, events_pb2.PackArchived, events.encode_archived,
-                         events.decode_archived)),
+                         events.decode_archived),
+               Publishes(PlayAttributed, events_pb2.PlayAttributed, events.encode_play,
+                         events.decode_play)),
     consumes=(Consumes("waqup.catalog.pack.published.v1", events_pb2.PackPublished,
                        "catalog-index", _index_published),
               Consumes("waqup.catalog.pack.archived.v1", events_pb2.PackArchived,
@@ -52,6 +77,10 @@ DECLARATION = ContextDeclaration(
               Consumes("waqup.payments.purchase.completed.v1", payments_events.PurchaseCompleted,
                        "catalog", _purchase_completed),
               Consumes("waqup.payments.purchase.refunded.v1", payments_events.PurchaseRefunded,
-                       "catalog", _purchase_refunded)),
+                       "catalog", _purchase_refunded),
+              Consumes("waqup.payments.membership.changed.v1",
+                       payments_events.MembershipChanged, "catalog", _membership_changed),
+              Consumes("waqup.library.practice.completed.v1", library_events.PracticeCompleted,
+                       "catalog", _practice_completed)),
     build=wiring.build,
 )

@@ -12,7 +12,6 @@ from core.catalog.model import (
     Access,
     Creator,
     EntitlementSource,
-    Interval,
     PackItem,
     PackState,
     Price,
@@ -35,9 +34,6 @@ _PRICE_TYPE_TO_PB = {PriceType.FREE: pb.PRICE_TYPE_FREE,
                      PriceType.ONE_TIME: pb.PRICE_TYPE_ONE_TIME,
                      PriceType.SUBSCRIPTION: pb.PRICE_TYPE_SUBSCRIPTION}
 _PRICE_TYPE_FROM_PB = {v: k for k, v in _PRICE_TYPE_TO_PB.items()}
-_INTERVAL_TO_PB = {Interval.MONTHLY: pb.SUBSCRIPTION_INTERVAL_MONTHLY,
-                   Interval.ANNUAL: pb.SUBSCRIPTION_INTERVAL_ANNUAL}
-_INTERVAL_FROM_PB = {v: k for k, v in _INTERVAL_TO_PB.items()}
 _STATE_TO_PB = {PackState.DRAFT: pb.PACK_STATE_DRAFT, PackState.PUBLISHED: pb.PACK_STATE_PUBLISHED,
                 PackState.ARCHIVED: pb.PACK_STATE_ARCHIVED}
 _ACCESS_TO_PB = {Access.NOT_LISTED: pb.ACCESS_REASON_NOT_LISTED,
@@ -49,7 +45,7 @@ _ORDERS = {"": SearchOrder.RELEVANCE, "relevance": SearchOrder.RELEVANCE,
 _FILTER_HELP = ('filter must be terms `content_type = CONTENT_TYPE_...`, `price_type = '
                 'PRICE_TYPE_...`, `creator = "creators/..."`, `tag = "..."` joined by AND')
 _MASKS = {"display_name", "bio", "links"}
-_PACK_MASKS = {"title", "description", "price_type", "price", "subscription_interval", "tags"}
+_PACK_MASKS = {"title", "description", "price_type", "price", "tags"}
 
 
 def creator_pb(creator: Creator, pack_count: int = 0) -> pb.Creator:
@@ -63,13 +59,11 @@ def pack_pb(view: PackView) -> pb.Pack:
     message = pb.Pack(
         name=f"packs/{pack.id}", title=pack.title, description=pack.description,
         price_type=_PRICE_TYPE_TO_PB[pack.price.type],
-        subscription_interval=_INTERVAL_TO_PB.get(pack.price.interval, 0)  # type: ignore[arg-type]
-        if pack.price.interval else 0,
         state=_STATE_TO_PB[pack.state], creator=f"creators/{pack.creator_id}",
         tags=pack.tags, content_types=[CONTENT_TYPE_TO_PB[t] for t in pack.content_types],
         item_count=len(pack.items), owned=view.owned, popularity=min(pack.popularity, 2**31 - 1),
         create_time=timestamp(pack.created_at), update_time=timestamp(pack.updated_at))
-    if pack.price.type is not PriceType.FREE:
+    if pack.price.type is PriceType.ONE_TIME:
         message.price.CopyFrom(money(pack.price.amount_minor, pack.price.currency))
     if pack.published_at is not None:
         message.publish_time.CopyFrom(timestamp(pack.published_at))
@@ -103,14 +97,13 @@ def _price(message: pb.Pack) -> Price:
         raise InvalidArgument("price_type must be PRICE_TYPE_FREE, PRICE_TYPE_ONE_TIME or "
                               "PRICE_TYPE_SUBSCRIPTION", reason="INVALID_PRICE",
                               metadata={"field": "price_type"})
-    interval = _INTERVAL_FROM_PB.get(message.subscription_interval)
-    if kind is PriceType.FREE:
+    if kind is not PriceType.ONE_TIME:
         if message.HasField("price") and (message.price.units or message.price.nanos):
-            raise InvalidArgument("a free pack has no price", reason="INVALID_PRICE",
+            raise InvalidArgument("only a one-time pack has a price", reason="INVALID_PRICE",
                                   metadata={"field": "price"})
-        return Price(kind, interval=interval)
+        return Price(kind)
     amount, currency = minor_units(message.price, "price")
-    return Price(kind, amount, currency, interval)
+    return Price(kind, amount, currency)
 
 
 def _links(values: Iterable[str]) -> tuple[str, ...]:
@@ -220,20 +213,16 @@ class PackServicer(rpc.PackServiceServicer):
         paths = _mask(request.update_mask.paths, _PACK_MASKS, {
             "title": bool(given.title), "description": bool(given.description),
             "price_type": bool(given.price_type), "price": given.HasField("price"),
-            "subscription_interval": bool(given.subscription_interval),
             "tags": bool(given.tags)})
         price = None
-        if paths & {"price_type", "price", "subscription_interval"}:
+        if paths & {"price_type", "price"}:
             current = (await self._catalog.get_pack(user_id, pack_id)).pack.price
-            merged = pb.Pack(
-                price_type=given.price_type if "price_type" in paths
-                else _PRICE_TYPE_TO_PB[current.type],
-                subscription_interval=given.subscription_interval
-                if "subscription_interval" in paths
-                else (_INTERVAL_TO_PB[current.interval] if current.interval else 0))
+            merged = pb.Pack(price_type=given.price_type if "price_type" in paths
+                             else _PRICE_TYPE_TO_PB[current.type])
             if "price" in paths:
                 merged.price.CopyFrom(given.price)
-            elif current.type is not PriceType.FREE:
+            elif (current.type is PriceType.ONE_TIME
+                  and merged.price_type == pb.PRICE_TYPE_ONE_TIME):
                 merged.price.CopyFrom(money(current.amount_minor, current.currency))
             price = _price(merged)
         view = await self._catalog.update_pack(user_id, pack_id, PackChanges(

@@ -65,7 +65,7 @@ def build(infra: Infrastructure) -> BuiltContext:
         playback_ttl_seconds=settings.playback_url_ttl_seconds,
         rerender_cost=settings.credit_cost_rerender,
         metadata_ttl_seconds=settings.playback_cache_seconds, access=market)
-    practice = PracticeService(infra.notifying(uow), infra.clock)
+    practice = PracticeService(infra.notifying(uow), infra.clock, access=market)
     organiser = Organiser(infra.notifying(uow), infra.clock)
     from services.runtime.bootstrap import media_url_key  # (bootstrap imports the contexts)
 

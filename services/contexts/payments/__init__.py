@@ -2,7 +2,13 @@
 
 import uuid
 
-from core.payments.model import PurchaseCompleted, PurchaseRefunded, StripeEventReceived
+from core.payments.model import (
+    MembershipChanged,
+    MembershipPaid,
+    PurchaseCompleted,
+    PurchaseRefunded,
+    StripeEventReceived,
+)
 from services.contexts.declaration import (
     BuiltContext,
     Consumes,
@@ -22,14 +28,18 @@ async def _stripe_event(built: BuiltContext, event_id: uuid.UUID,
 DECLARATION = ContextDeclaration(
     name="payments",
     proto=payments_pb2.DESCRIPTOR,
-    public=("CheckoutService",),
-    token_less=("CheckoutService/ListCreditBundles",),
+    public=("CheckoutService", "SubscriptionService"),
+    token_less=("CheckoutService/ListCreditBundles", "CheckoutService/ListSubscriptionPlans"),
     publishes=(Publishes(StripeEventReceived, events_pb2.StripeEventReceived,
                          events.encode_received, events.decode_received),
                Publishes(PurchaseCompleted, events_pb2.PurchaseCompleted,
                          events.encode_completed, events.decode_completed),
                Publishes(PurchaseRefunded, events_pb2.PurchaseRefunded,
-                         events.encode_refunded, events.decode_refunded)),
+                         events.encode_refunded, events.decode_refunded),
+               Publishes(MembershipChanged, events_pb2.MembershipChanged,
+                         events.encode_membership, events.decode_membership),
+               Publishes(MembershipPaid, events_pb2.MembershipPaid,
+                         events.encode_membership_paid, events.decode_membership_paid)),
     consumes=(Consumes("waqup.payments.stripe_event.received.v1",
                        events_pb2.StripeEventReceived, "payments", _stripe_event),),
     http_routes=(HttpRoute("stripe_webhook", r"/v1/webhooks/stripe", token=False,

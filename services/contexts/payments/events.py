@@ -5,7 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC
 
-from core.payments.model import PurchaseCompleted, PurchaseRefunded, StripeEventReceived
+from core.payments.model import (
+    MembershipChanged,
+    MembershipPaid,
+    PurchaseCompleted,
+    PurchaseRefunded,
+    StripeEventReceived,
+)
 from services.api.convert import minor_units, money, timestamp
 from services.api.creation import resource_id
 from services.gen.waqup.payments.v1 import events_pb2
@@ -76,3 +82,37 @@ def decode_refunded(message: events_pb2.PurchaseRefunded,
         pack_id=_optional_id(message.pack, "packs"),
         creator_id=_optional_id(message.creator, "creators"),
         bundle_id=_bundle(message.credit_bundle), credits=message.credits, cause=message.cause)
+
+
+def encode_membership(event: MembershipChanged) -> events_pb2.MembershipChanged:
+    message = events_pb2.MembershipChanged(
+        event_id=str(event.event_id), user=f"users/{event.user_id}",
+        subscription=event.subscription, change_time=timestamp(event.occurred_at))
+    if event.active_until is not None:
+        message.active_until.CopyFrom(timestamp(event.active_until))
+    return message
+
+
+def decode_membership(message: events_pb2.MembershipChanged,
+                      event_id: uuid.UUID) -> MembershipChanged:
+    return MembershipChanged(
+        event_id=event_id, occurred_at=message.change_time.ToDatetime(tzinfo=UTC),
+        user_id=resource_id(message.user, "users"), subscription=message.subscription,
+        active_until=message.active_until.ToDatetime(tzinfo=UTC)
+        if message.HasField("active_until") else None)
+
+
+def encode_membership_paid(event: MembershipPaid) -> events_pb2.MembershipPaid:
+    return events_pb2.MembershipPaid(
+        event_id=str(event.event_id), user=f"users/{event.user_id}",
+        subscription=event.subscription, payment=event.payment,
+        amount=money(event.amount_minor, event.currency), pay_time=timestamp(event.occurred_at))
+
+
+def decode_membership_paid(message: events_pb2.MembershipPaid,
+                           event_id: uuid.UUID) -> MembershipPaid:
+    amount, currency = minor_units(message.amount, "amount")
+    return MembershipPaid(
+        event_id=event_id, occurred_at=message.pay_time.ToDatetime(tzinfo=UTC),
+        user_id=resource_id(message.user, "users"), subscription=message.subscription,
+        payment=message.payment, amount_minor=amount, currency=currency)

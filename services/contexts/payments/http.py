@@ -9,8 +9,11 @@ transaction commits (a repeated delivery also gets 202: Stripe stops).
 of the local simulator. GET shows what is bought; a form POST with
 `outcome=succeeded` or `declined` settles it, and `refunded` or `disputed`
 (after a success) plays what a Stripe dashboard refund or a chargeback
-would. Each outcome is sent as real, signed Stripe events to the webhook
-route, through the edge, exactly as Stripe would send them.
+would; for a membership, `renewed` (after a success) plays the next
+period's payment, and `lapsed` a renewal that failed for good (the
+subscription ends). Each outcome is sent as real,
+signed Stripe events to the webhook route, through the edge, exactly as
+Stripe would send them.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ import html
 import logging
 import re
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from core.payments.facts import CheckoutMode, InvalidSignature
+from core.payments.facts import CheckoutMode, InvalidSignature, SubscriptionStatus
 from core.payments.model import CheckoutState
 from core.shared.errors import DomainError
 from services.api.http import status_response
@@ -32,7 +36,7 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/v1/webhooks/stripe"
 _SIMULATOR = re.compile(r"/v1/checkoutSessions/([0-9a-f-]{36})/simulator")
-_OUTCOMES = ("succeeded", "declined", "refunded", "disputed")
+_OUTCOMES = ("succeeded", "declined", "refunded", "disputed", "renewed", "lapsed")
 #: Largest form body the simulator reads.
 _MAX_FORM = 1024
 
@@ -76,6 +80,53 @@ def simulator_handler(payments: Any, sender: Any, events: Any) -> Any:
             log.warning("the webhook refused a simulated event",
                         extra={"status": status, "type": event["type"]})
 
+    async def subscription_outcome(session: Any, outcome: str) -> str:
+        """Send what Stripe sends for a membership's checkout; a refusal, or ""."""
+        subscription = f"sub_sim_{session.id.hex}"
+        now = datetime.now(UTC)
+        plan = payments.plan(session.plan_id)
+        end = now + plan.period
+        common = dict(subscription=subscription, amount_minor=session.amount_minor,
+                      currency=session.currency)
+        if outcome == "succeeded":
+            if session.state is not CheckoutState.OPEN:
+                return "This payment is settled already."
+            await deliver(events.checkout_session_completed(
+                checkout_id=session.id, mode=CheckoutMode.SUBSCRIPTION,
+                amount_minor=session.amount_minor, currency=session.currency,
+                subscription=subscription, session_id=session.provider_id))
+            await deliver(events.subscription_event(
+                "created", status=SubscriptionStatus.ACTIVE, current_period_start=now,
+                current_period_end=end, interval=plan.interval, checkout_id=session.id,
+                **common))
+            await deliver(events.invoice_paid(period_start=now, period_end=end,
+                                              billing_reason="subscription_create", **common))
+        elif outcome == "declined":
+            if session.state is not CheckoutState.OPEN:
+                return "This payment is settled already."
+            await deliver(events.checkout_session_expired(
+                checkout_id=session.id, mode=CheckoutMode.SUBSCRIPTION,
+                amount_minor=session.amount_minor, currency=session.currency))
+        elif outcome == "renewed":
+            if session.state is not CheckoutState.COMPLETED:
+                return "Nothing was paid yet."
+            current = await payments.subscription_by_provider(subscription)
+            start = current.current_period_end if current else now
+            await deliver(events.invoice_paid(period_start=start, period_end=start + plan.period,
+                                              billing_reason="subscription_cycle", **common))
+        elif outcome == "lapsed":
+            if session.state is not CheckoutState.COMPLETED:
+                return "Nothing was paid yet."
+            await deliver(events.invoice_payment_failed(period_start=now, period_end=end,
+                                                        attempt_count=4, **common))
+            await deliver(events.subscription_event(
+                "deleted", status=SubscriptionStatus.CANCELED, current_period_start=now,
+                current_period_end=now, interval=plan.interval, checkout_id=session.id,
+                **common))
+        else:
+            return "A membership is not refunded here."
+        return ""
+
     async def serve(request: web.Request) -> web.StreamResponse:
         match = _SIMULATOR.fullmatch(request.path)
         session = None
@@ -101,7 +152,13 @@ def simulator_handler(payments: Any, sender: Any, events: Any) -> Any:
             return _page(400, "waQup", "<h1>Choose an outcome.</h1>")
         intent = f"pi_sim_{session.id.hex}"
         mode = CheckoutMode(session.mode)
-        if outcome == "succeeded":
+        if mode is CheckoutMode.SUBSCRIPTION:
+            refusal = await subscription_outcome(session, outcome)
+            if refusal:
+                return _page(409, "waQup", f"<h1>{html.escape(refusal)}</h1>")
+        elif outcome in ("renewed", "lapsed"):
+            return _page(409, "waQup", "<h1>Only a membership renews or lapses.</h1>")
+        elif outcome == "succeeded":
             if session.state is not CheckoutState.OPEN:
                 return _page(409, "waQup", "<h1>This payment is settled already.</h1>")
             # Stripe sends both, in no promised order.
@@ -134,3 +191,23 @@ def simulator_handler(payments: Any, sender: Any, events: Any) -> Any:
                      f"<p>{html.escape(session.product_name)} · {price}</p>")
 
     return serve
+
+
+def cancel_notifier(payments: Any, sender: Any, events: Any) -> Any:
+    """The simulator's side of a cancelled renewal: what Stripe sends when a
+    subscription is set to end at its period's end."""
+
+    async def cancelled(subscription_id: str) -> None:
+        subscription = await payments.subscription_by_provider(subscription_id)
+        if subscription is None:
+            return
+        plan = payments.plan(subscription.plan_id)
+        end = subscription.current_period_end
+        await sender.send(events.subscription_event(
+            "updated", subscription=subscription_id, status=SubscriptionStatus.ACTIVE,
+            current_period_start=end - plan.period, current_period_end=end,
+            amount_minor=plan.amount_minor, currency=plan.currency, interval=plan.interval,
+            checkout_id=subscription.checkout_id, cancel_at_period_end=True,
+            previous_attributes={"cancel_at_period_end": False}))
+
+    return cancelled

@@ -8,14 +8,18 @@ import base64
 from typing import Any
 
 from adapters.stripe import events as stripe_events
-from core.payments.model import CreditBundle
+from core.payments.model import CreditBundle, SubscriptionPlan
 from core.payments.service import PaymentsService
 from services.api.pagination import load_or_create_key
 from services.api.peers import Peer, ServiceTokens, peer_target
 from services.contexts.declaration import BuiltContext
 from services.contexts.payments import peers
-from services.contexts.payments.http import simulator_handler, webhook_handler
-from services.contexts.payments.servicers import CheckoutServicer
+from services.contexts.payments.http import (
+    cancel_notifier,
+    simulator_handler,
+    webhook_handler,
+)
+from services.contexts.payments.servicers import CheckoutServicer, SubscriptionServicer
 from services.runtime.infrastructure import Infrastructure
 from services.runtime.settings import Settings
 
@@ -46,6 +50,23 @@ def credit_bundles(spec: str) -> list[CreditBundle]:
     return bundles
 
 
+def subscription_plans(spec: str) -> list[SubscriptionPlan]:
+    """WAQUP_SUBSCRIPTION_PLANS: `id:price_minor:CURRENCY:month|year`, comma-separated."""
+    plans = []
+    for entry in filter(None, (part.strip() for part in spec.split(","))):
+        try:
+            plan_id, price, currency, interval = entry.split(":")
+            if interval not in ("month", "year"):
+                raise ValueError(interval)
+            plans.append(SubscriptionPlan(
+                id=plan_id, display_name=f"waQup membership ({interval}ly)",
+                amount_minor=int(price), currency=currency.upper(), interval=interval))
+        except ValueError:
+            raise ValueError(f"WAQUP_SUBSCRIPTION_PLANS: {entry!r} is not "
+                             "id:price_minor:CURRENCY:month|year") from None
+    return plans
+
+
 def _peer(infra: Infrastructure, context: str) -> Peer:
     if infra.service_tokens is None:
         infra.service_tokens = ServiceTokens(infra.settings, "payments", infra.keyring)
@@ -72,9 +93,16 @@ def build(infra: Infrastructure) -> BuiltContext:
 
         provider = StripeProvider(settings.stripe_api_key, api_base=settings.stripe_api_base)
     elif provider is None:
+        from adapters.stripe.delivery import WebhookSender
         from adapters.stripe.simulator import SimulatedPayments
 
-        provider = SimulatedPayments(settings.edge_url, clock=infra.clock)
+        sender = WebhookSender(f"{settings.edge_url}/v1/webhooks/stripe", secret)
+        infra.closers.append(sender.close)
+
+        async def on_cancel(subscription: str) -> None:
+            await cancel_notifier(service, sender, stripe_events)(subscription)
+
+        provider = SimulatedPayments(settings.edge_url, on_cancel, clock=infra.clock)
     infra.closers.append(provider.close)
     local_catalog = infra.local("catalog")
     catalog: Any = (peers.LocalCatalog(local_catalog) if local_catalog
@@ -82,16 +110,14 @@ def build(infra: Infrastructure) -> BuiltContext:
     service = PaymentsService(
         infra.notifying(uow), infra.clock, provider, catalog,
         credit_bundles(settings.credit_bundles), webhook_secret=secret,
+        plans=subscription_plans(settings.subscription_plans),
         success_url=settings.checkout_success_url or f"{settings.edge_url}/healthz",
         cancel_url=settings.checkout_cancel_url or f"{settings.edge_url}/healthz",
         translate=stripe_events.translate,
         tolerance_seconds=settings.stripe_webhook_tolerance_seconds)
     http = {"stripe_webhook": webhook_handler(service)}
     if simulated:
-        from adapters.stripe.delivery import WebhookSender
-
-        sender = WebhookSender(f"{settings.edge_url}/v1/webhooks/stripe", secret)
-        infra.closers.append(sender.close)
         http["checkout_simulator"] = simulator_handler(service, sender, stripe_events)
     return BuiltContext(service=service, uow=uow, http=http, servicers={
-        "CheckoutService": CheckoutServicer(service, infra.page_tokens)})
+        "CheckoutService": CheckoutServicer(service, infra.page_tokens),
+        "SubscriptionService": SubscriptionServicer(service)})

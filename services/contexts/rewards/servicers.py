@@ -15,15 +15,19 @@ from services.gen.waqup.rewards.v1 import rewards_pb2 as pb
 from services.gen.waqup.rewards.v1 import rewards_pb2_grpc as rpc
 
 _TYPE_TO_PB = {RewardType.ACCRUAL: pb.REWARD_TRANSACTION_TYPE_ACCRUAL,
-               RewardType.REVERSAL: pb.REWARD_TRANSACTION_TYPE_REVERSAL}
+               RewardType.REVERSAL: pb.REWARD_TRANSACTION_TYPE_REVERSAL,
+               RewardType.MEMBERSHIP: pb.REWARD_TRANSACTION_TYPE_MEMBERSHIP}
 
 
 def transaction_pb(entry: RewardTransaction) -> pb.RewardTransaction:
     return pb.RewardTransaction(
         name=f"creators/{entry.creator_id}/rewardTransactions/{entry.id}",
         type=_TYPE_TO_PB[entry.type], tokens=entry.tokens, balance_after=entry.balance_after,
-        currency_code=entry.currency, purchase=f"purchases/{entry.purchase_id}",
-        sale_amount=entry.sale_amount, create_time=timestamp(entry.created_at))
+        currency_code=entry.currency,
+        purchase="" if entry.source else f"purchases/{entry.purchase_id}",
+        sale_amount=entry.sale_amount, create_time=timestamp(entry.created_at),
+        membership_payment=entry.source, plays=entry.plays, total_plays=entry.total_plays,
+        share_percent=entry.share_percent)
 
 
 def _me(name: str, suffix: str, field: str) -> None:

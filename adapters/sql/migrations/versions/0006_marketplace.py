@@ -38,9 +38,11 @@ INDEXES = (
     ("ix_purchases_user_id_id", "purchases", ["user_id", "id"], False),
     ("ix_purchases_payment_intent", "purchases", ["payment_intent"], False),
     ("ix_stripe_events_received_at", "stripe_events", ["received_at"], False),
+    ("ix_subscriptions_user_id_id", "subscriptions", ["user_id", "id"], False),
     ("ix_reward_transactions_purchase_id_type", "reward_transactions",
      ["purchase_id", "type"], True),
     ("ix_reward_transactions_creator_id_id", "reward_transactions", ["creator_id", "id"], False),
+    ("ix_member_plays_user_id_played_at", "member_plays", ["user_id", "played_at"], False),
 )
 
 
@@ -63,7 +65,6 @@ def upgrade() -> None:
         sa.Column("price_type", sa.String(16), nullable=False),
         sa.Column("price_minor", sa.BigInteger, nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
-        sa.Column("interval", sa.String(8), nullable=True),
         sa.Column("tags", _json(), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("request_id", sa.String(128), nullable=True),
@@ -119,6 +120,7 @@ def upgrade() -> None:
         sa.Column("url", sa.String(1000), nullable=False),
         sa.Column("request_id", sa.String(128), nullable=True),
         sa.Column("purchase_id", sa.Uuid, nullable=True),
+        sa.Column("plan_id", sa.String(32), nullable=True),
         _time("created_at"), _time("expires_at"),
         sa.PrimaryKeyConstraint("id", name="pk_checkout_sessions"),
     )
@@ -138,6 +140,20 @@ def upgrade() -> None:
         _time("created_at"), _time("refunded_at", nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_purchases"),
         sa.UniqueConstraint("checkout_id", name="uq_purchases_checkout_id"),
+    )
+    op.create_table(
+        "subscriptions",
+        sa.Column("id", sa.Uuid, nullable=False),
+        sa.Column("user_id", sa.Uuid, nullable=False),
+        sa.Column("plan_id", sa.String(32), nullable=False),
+        sa.Column("provider_id", sa.String(255), nullable=False),
+        sa.Column("checkout_id", sa.Uuid, nullable=True),
+        sa.Column("state", sa.String(16), nullable=False),
+        _time("current_period_end"),
+        sa.Column("cancel_at_period_end", sa.Boolean, nullable=False),
+        _time("created_at"), _time("updated_at"),
+        sa.PrimaryKeyConstraint("id", name="pk_subscriptions"),
+        sa.UniqueConstraint("provider_id", name="uq_subscriptions_provider_id"),
     )
     op.create_table(
         "stripe_events",
@@ -165,9 +181,21 @@ def upgrade() -> None:
         sa.Column("purchase_id", sa.Uuid, nullable=False),
         sa.Column("sale_amount", sa.BigInteger, nullable=False),
         _time("created_at"),
+        sa.Column("source", sa.String(255), nullable=False),
+        sa.Column("plays", sa.Integer, nullable=False),
+        sa.Column("total_plays", sa.Integer, nullable=False),
+        sa.Column("share_percent", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_reward_transactions"),
         sa.CheckConstraint("balance_after >= 0",
                            name="ck_reward_transactions_balance_after_not_negative"),
+    )
+    op.create_table(
+        "member_plays",
+        sa.Column("id", sa.Uuid, nullable=False),
+        sa.Column("user_id", sa.Uuid, nullable=False),
+        sa.Column("creator_id", sa.Uuid, nullable=False),
+        _time("played_at"),
+        sa.PrimaryKeyConstraint("id", name="pk_member_plays"),
     )
     for name, table, columns, unique in INDEXES:
         op.create_index(name, table, columns, unique=unique)
@@ -176,7 +204,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for name, table, _, _ in reversed(INDEXES):
         op.drop_index(name, table_name=table)
-    for table in ("reward_transactions", "reward_accounts", "stripe_events", "purchases",
-                  "checkout_sessions", "search_state", "entitlements", "pack_items", "packs",
-                  "creators"):
+    for table in ("member_plays", "reward_transactions", "reward_accounts", "stripe_events",
+                  "subscriptions", "purchases", "checkout_sessions", "search_state",
+                  "entitlements", "pack_items", "packs", "creators"):
         op.drop_table(table)
