@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from core.catalog.model import Creator, Entitlement, Pack
+from core.catalog.recommend import Completion
 from core.catalog.search import PackDocument, SearchPage, SearchQuery
 from core.shared.creation import ContentType
 from ports.common import Outbox, ProcessedEvents, UnitOfWork
@@ -84,6 +85,10 @@ class Packs(Protocol):
 
     async def add_popularity(self, pack_ids: list[uuid.UUID], amount: int) -> None: ...
 
+    async def listed(self, limit: int) -> list[Pack]:
+        """PUBLISHED packs, most popular first (then newest), at most `limit`."""
+        ...
+
     async def listed_members_only(self) -> list[Pack]:
         """Every PUBLISHED members-only pack (price type subscription)."""
         ...
@@ -119,6 +124,24 @@ class Entitlements(Protocol):
         ...
 
 
+class Completions(Protocol):
+    """Completed practices, as recommendations read them (a read model fed
+    by the library's practice.completed)."""
+
+    async def add(self, completion_id: uuid.UUID, completion: Completion,
+                  content_id: uuid.UUID) -> None:
+        """Record one (a repeated id is ignored)."""
+        ...
+
+    async def for_user(self, user_id: uuid.UUID, limit: int) -> list[Completion]:
+        """The person's newest `limit`."""
+        ...
+
+    async def recent(self, since: datetime, limit: int) -> list[Completion]:
+        """Everyone's since `since`, newest first, at most `limit`."""
+        ...
+
+
 class SearchState(Protocol):
     async def generation(self) -> int:
         """A number that moves whenever the index changes (cached search
@@ -132,6 +155,7 @@ class CatalogUnitOfWork(UnitOfWork, Protocol):
     creators: Creators
     packs: Packs
     entitlements: Entitlements
+    completions: Completions
     search_state: SearchState
     outbox: Outbox
     processed_events: ProcessedEvents

@@ -5,12 +5,14 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from adapters.memory.credits import MemoryProcessedEvents
 from adapters.memory.outbox import MemoryOutbox
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork, Tables, stored, utc
 from core.catalog.model import Creator, Entitlement, Pack, PackState, PriceType
+from core.catalog.recommend import Completion
 from core.shared.errors import AlreadyExists
 from ports.common import EventCodec, TraceContext, no_trace_context
 
@@ -91,6 +93,11 @@ class MemoryPacks:
             if pack_id in self._rows:
                 self._rows[pack_id].popularity += amount
 
+    async def listed(self, limit: int) -> list[Pack]:
+        listed = sorted((p for p in self._rows.values() if p.state is PackState.PUBLISHED),
+                        key=lambda p: (p.popularity, p.id), reverse=True)
+        return [copy.deepcopy(p) for p in listed[:limit]]
+
     async def listed_members_only(self) -> list[Pack]:
         return [copy.deepcopy(p) for p in self._rows.values()
                 if p.state is PackState.PUBLISHED and p.price.type is PriceType.SUBSCRIPTION]
@@ -140,6 +147,27 @@ class MemoryEntitlements:
                       key=lambda r: r.granted_at, reverse=True)
 
 
+class MemoryCompletions:
+    def __init__(self, tables: Tables) -> None:
+        self._rows: dict[uuid.UUID, tuple[uuid.UUID, Completion]] = tables.catalog_completions
+
+    async def add(self, completion_id: uuid.UUID, completion: Completion,
+                  content_id: uuid.UUID) -> None:
+        if completion_id not in self._rows:
+            self._rows[completion_id] = (content_id, replace(
+                completion, completed_at=utc(completion.completed_at)))
+
+    def _newest(self) -> list[Completion]:
+        return sorted((c for _, c in self._rows.values()), key=lambda c: c.completed_at,
+                      reverse=True)
+
+    async def for_user(self, user_id: uuid.UUID, limit: int) -> list[Completion]:
+        return [c for c in self._newest() if c.user_id == user_id][:limit]
+
+    async def recent(self, since: datetime, limit: int) -> list[Completion]:
+        return [c for c in self._newest() if c.completed_at >= since][:limit]
+
+
 class MemorySearchState:
     def __init__(self, tables: Tables) -> None:
         self._box = tables.search_generation
@@ -155,6 +183,7 @@ class MemoryCatalogUnitOfWork(MemoryUnitOfWork):
     creators: MemoryCreators
     packs: MemoryPacks
     entitlements: MemoryEntitlements
+    completions: MemoryCompletions
     search_state: MemorySearchState
     outbox: MemoryOutbox
     processed_events: MemoryProcessedEvents
@@ -169,6 +198,7 @@ class MemoryCatalogUnitOfWork(MemoryUnitOfWork):
         self.creators = MemoryCreators(tables)
         self.packs = MemoryPacks(tables)
         self.entitlements = MemoryEntitlements(tables)
+        self.completions = MemoryCompletions(tables)
         self.search_state = MemorySearchState(tables)
         self.outbox = MemoryOutbox(tables, self._codec, self._trace_context)
         self.processed_events = MemoryProcessedEvents(tables)

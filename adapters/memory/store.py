@@ -75,6 +75,8 @@ class Tables:
     creators: dict[uuid.UUID, Any] = field(default_factory=dict)
     packs: dict[uuid.UUID, Any] = field(default_factory=dict)
     entitlements: list[Any] = field(default_factory=list)
+    #: id -> (content id, completion) of catalog's read model
+    catalog_completions: dict[uuid.UUID, Any] = field(default_factory=dict)
     #: The search index's generation (catalog's SearchState), in a list to be mutable.
     search_generation: list[int] = field(default_factory=lambda: [0])
     checkout_sessions: dict[uuid.UUID, Any] = field(default_factory=dict)

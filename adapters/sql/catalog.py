@@ -15,7 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sql.credits import SqlProcessedEvents
 from adapters.sql.outbox import SqlOutbox
-from adapters.sql.schema import creators, entitlements, pack_items, packs, search_state
+from adapters.sql.schema import (
+    catalog_completions,
+    creators,
+    entitlements,
+    pack_items,
+    packs,
+    search_state,
+)
 from adapters.sql.uow import SqlUnitOfWork, upsert_insert
 from core.catalog.model import (
     Creator,
@@ -27,6 +34,7 @@ from core.catalog.model import (
     Price,
     PriceType,
 )
+from core.catalog.recommend import Completion
 from core.shared.creation import ContentType
 from core.shared.errors import AlreadyExists
 from core.shared.ids import uuid7
@@ -174,6 +182,11 @@ class SqlPacks:
             await self._conn.execute(update(packs).where(packs.c.id.in_(pack_ids))
                                      .values(popularity=packs.c.popularity + amount))
 
+    async def listed(self, limit: int) -> list[Pack]:
+        return await self._load(select(packs).where(packs.c.state == PackState.PUBLISHED.value)
+                                .order_by(packs.c.popularity.desc(), packs.c.id.desc())
+                                .limit(limit))
+
     async def listed_members_only(self) -> list[Pack]:
         return await self._load(select(packs).where(
             packs.c.state == PackState.PUBLISHED.value,
@@ -244,6 +257,40 @@ class SqlEntitlements:
         return [_entitlement(r) for r in await self._conn.execute(query)]
 
 
+def _completion(row: Any) -> Completion:
+    return Completion(user_id=row.user_id, content_type=row.content_type,
+                      completed_at=row.completed_at, local_hour=row.local_hour,
+                      pack_id=row.pack_id, tags=tuple(row.tags), title=row.title,
+                      mood_before=row.mood_before, mood_after=row.mood_after)
+
+
+class SqlCompletions:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, completion_id: uuid.UUID, completion: Completion,
+                  content_id: uuid.UUID) -> None:
+        await self._conn.execute(
+            upsert_insert(self._conn, catalog_completions).values(  # type: ignore[arg-type]
+                id=completion_id, user_id=completion.user_id, content_id=content_id,
+                pack_id=completion.pack_id, content_type=completion.content_type,
+                completed_at=completion.completed_at, local_hour=completion.local_hour,
+                tags=list(completion.tags), title=completion.title[:120],
+                mood_before=completion.mood_before, mood_after=completion.mood_after)
+            .on_conflict_do_nothing(index_elements=[catalog_completions.c.id]))
+
+    async def for_user(self, user_id: uuid.UUID, limit: int) -> list[Completion]:
+        query = (select(catalog_completions).where(catalog_completions.c.user_id == user_id)
+                 .order_by(catalog_completions.c.completed_at.desc()).limit(limit))
+        return [_completion(r) for r in await self._conn.execute(query)]
+
+    async def recent(self, since: datetime, limit: int) -> list[Completion]:
+        query = (select(catalog_completions)
+                 .where(catalog_completions.c.completed_at >= since)
+                 .order_by(catalog_completions.c.completed_at.desc()).limit(limit))
+        return [_completion(r) for r in await self._conn.execute(query)]
+
+
 class SqlSearchState:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
@@ -264,6 +311,7 @@ class SqlCatalogUnitOfWork(SqlUnitOfWork):
     creators: SqlCreators
     packs: SqlPacks
     entitlements: SqlEntitlements
+    completions: SqlCompletions
     search_state: SqlSearchState
     outbox: SqlOutbox
     processed_events: SqlProcessedEvents
@@ -278,6 +326,7 @@ class SqlCatalogUnitOfWork(SqlUnitOfWork):
         self.creators = SqlCreators(conn)
         self.packs = SqlPacks(conn)
         self.entitlements = SqlEntitlements(conn)
+        self.completions = SqlCompletions(conn)
         self.search_state = SqlSearchState(conn)
         self.outbox = SqlOutbox(conn, self._codec, self._trace_context)
         self.processed_events = SqlProcessedEvents(conn)

@@ -443,6 +443,26 @@ Index("ix_entitlements_user_id_pack_id_reference", entitlements.c.user_id,
       entitlements.c.pack_id, entitlements.c.reference, unique=True)
 Index("ix_entitlements_reference", entitlements.c.reference)
 
+#: Completed practices as recommendations read them (catalog's read model of
+#: library's practice.completed).
+catalog_completions = Table(
+    "catalog_completions", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, nullable=False),
+    Column("content_id", Uuid, nullable=False),
+    Column("pack_id", Uuid, nullable=True),
+    Column("content_type", String(32), nullable=False),
+    Column("completed_at", Timestamp, nullable=False),
+    Column("local_hour", Integer, nullable=True),
+    Column("tags", json_type(), nullable=False),
+    Column("title", String(120), nullable=False),
+    Column("mood_before", Integer, nullable=True),
+    Column("mood_after", Integer, nullable=True),
+)
+Index("ix_catalog_completions_user_id_completed_at", catalog_completions.c.user_id,
+      catalog_completions.c.completed_at)
+Index("ix_catalog_completions_completed_at", catalog_completions.c.completed_at)
+
 #: One row: a number moved whenever the search index changes (cached search
 #: results carry it).
 search_state = Table(

@@ -6,7 +6,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from core.catalog.model import (
@@ -31,6 +31,7 @@ from core.catalog.model import (
     Price,
     PriceType,
 )
+from core.catalog.recommend import Candidate, Completion, Embed, Recommendation, recommend
 from core.catalog.search import (
     MAX_SEARCH_PAGE,
     PackDocument,
@@ -55,6 +56,12 @@ SEARCH_CACHE_SECONDS = 300
 INDEX_CONSUMER = "catalog.search-index"
 ACCESS_CONSUMER = "catalog.access"
 PLAY_CONSUMER = "catalog.plays"
+#: What recommendations read: the person's latest completions, everyone's of
+#: the last 90 days (at most this many), and the most popular listed packs.
+HISTORY_LIMIT = 200
+OTHERS_WINDOW = timedelta(days=90)
+OTHERS_LIMIT = 5000
+CANDIDATE_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -94,12 +101,13 @@ class GrantNotYetKnown(Exception):
 
 class CatalogService:
     def __init__(self, uow: CatalogUnitOfWorkFactory, clock: Clock, index: SearchIndex,
-                 cache: Cache, library: Library) -> None:
+                 cache: Cache, library: Library, embed: Embed | None = None) -> None:
         self._uow = uow
         self._clock = clock
         self._index = index
         self._cache = cache
         self._library = library
+        self._embed = embed
 
     # --- creators -----------------------------------------------------------------
 
@@ -463,16 +471,23 @@ class CatalogService:
             await uow.commit()
         return len(revoked)
 
-    async def record_play(self, event_id: uuid.UUID, user_id: uuid.UUID,
-                          content_id: uuid.UUID, played_at: datetime) -> None:
-        """A completed practice of an item: the packs holding it gain
-        popularity (their search documents are written again), and a
+    async def record_play(self, event_id: uuid.UUID, completion: Completion,
+                          content_id: uuid.UUID) -> None:
+        """A completed practice of an item: recommendations remember it (with
+        the pack it came from, and that pack's tags); the packs holding it
+        gain popularity (their search documents are written again); and a
         member's play of a members-only pack is attributed to its creator."""
+        user_id, played_at = completion.user_id, completion.completed_at
         async with self._uow() as uow:
             if not await uow.processed_events.add(PLAY_CONSUMER, event_id, self._clock.now()):
                 return
             packs = [p for p in await uow.packs.containing(content_id)
                      if p.state is not PackState.DRAFT]
+            source = next((p for p in packs if p.creator_id != user_id), None)
+            await uow.completions.add(event_id, replace(
+                completion, pack_id=source.id if source else None,
+                tags=tuple(dict.fromkeys([*completion.tags, *(source.tags if source else ())]))),
+                content_id)
             if packs:
                 await uow.packs.add_popularity([p.id for p in packs], 1)
             for pack in packs:
@@ -487,6 +502,30 @@ class CatalogService:
                     occurred_at=played_at, user_id=user_id, creator_id=pack.creator_id,
                     pack_id=pack.id, content_id=content_id))
             await uow.commit()
+
+    async def recommendations(self, user_id: uuid.UUID, limit: int,
+                              ) -> list[tuple[PackView, Recommendation]]:
+        """The best listed packs for the person, each with its reason (see
+        core/catalog/recommend.py): never one they made or bought."""
+        now = self._clock.now()
+        async with self._uow(read_only=True) as uow:
+            history = await uow.completions.for_user(user_id, HISTORY_LIMIT)
+            others = await uow.completions.recent(now - OTHERS_WINDOW, OTHERS_LIMIT)
+            packs = await uow.packs.listed(CANDIDATE_LIMIT)
+            bought = {e.pack_id for e in await uow.entitlements.list_for_user(user_id)
+                      if e.active(now) and e.pack_id != MEMBERSHIP}
+            creators = {c: await uow.creators.get(c) for c in {p.creator_id for p in packs}}
+            candidates = [Candidate(
+                pack_id=p.id, title=p.title, description=p.description, tags=p.tags,
+                content_types=tuple(t.value for t in p.content_types), creator_id=p.creator_id,
+                creator_name=creators[p.creator_id].display_name if creators[p.creator_id]
+                else "", popularity=p.popularity, published_at=p.published_at or p.created_at)
+                for p in packs]
+            ranked = await recommend(user_id, history, others, candidates, bought, now=now,
+                                     embed=self._embed, limit=limit)
+            by_id = {p.id: p for p in packs}
+            views = await self._views(uow, user_id, [by_id[r.pack_id] for r in ranked])
+        return list(zip(views, ranked, strict=True))
 
     # --- helpers ------------------------------------------------------------------
 

@@ -287,3 +287,10 @@ class PracticeCompleted(DomainEvent):
     content_type: ContentType
     listened_seconds: float
     local_date: date
+    #: The hour it started at in the person's zone.
+    local_hour: int = 0
+    title: str = ""
+    tags: tuple[str, ...] = ()
+    #: 1-5, 0 when not given.
+    mood_before: int = 0
+    mood_after: int = 0

@@ -121,10 +121,15 @@ class PracticeService:
             practice.completed_at = now
             practice.mood_after = mood
             await uow.practices.save(practice)
+            item = await uow.items.get(practice.content_id)
             await uow.outbox.add(PracticeCompleted(
                 occurred_at=now, practice_id=practice.id, content_id=practice.content_id,
                 user_id=user_id, content_type=practice.content_type,
-                listened_seconds=practice.listened_seconds, local_date=practice.local_date))
+                listened_seconds=practice.listened_seconds, local_date=practice.local_date,
+                local_hour=practice.started_at.astimezone(zone(practice.time_zone)).hour,
+                title=item.title if item else "", tags=tuple(item.tags) if item else (),
+                mood_before=practice.mood_before.score if practice.mood_before else 0,
+                mood_after=mood.score if mood else 0))
             await uow.commit()
         return practice
 

@@ -171,6 +171,9 @@ class Settings(BaseSettings):
     cdn_base_url: str | None = None
 
     # --- the marketplace: catalog, payments, rewards ---
+    #: Recommendations use offline sentence embeddings (all-MiniLM-L6-v2, run
+    #: with numpy) for what a pack is about; off: without that signal.
+    recommend_embeddings: bool = True
     #: OpenSearch for pack search (`https://user:pass@host:9200`); unset: the
     #: database's own full-text search (PostgreSQL, or SQLite FTS5).
     opensearch_url: str | None = None

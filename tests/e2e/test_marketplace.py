@@ -206,6 +206,12 @@ async def test_a_pack_is_made_found_bought_played_and_refunded(edge: RealEdge) -
     again = await edge.client.post("/v1/checkoutSessions", headers=buyer,
                                    json={"pack": made["pack"]})
     assert (again.status_code, reason(again)) == (409, "ALREADY_OWNED")
+    # Recommendations (offline embeddings on): never what the buyer owns,
+    # each with a reason.
+    suggested = await edge.client.get("/v1/users/me/recommendations", headers=buyer)
+    assert suggested.status_code == 200, suggested.text
+    for entry in suggested.json().get("recommendations", []):
+        assert entry["pack"]["name"] != made["pack"] and entry["reason"]
 
     # A refund from the provider's side takes it all back.
     refunded = await edge.client.post(session["url"], data={"outcome": "refunded"})

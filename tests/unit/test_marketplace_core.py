@@ -374,3 +374,45 @@ async def test_a_membership_plays_members_only_packs(catalog: Any) -> None:
         PriceType.SUBSCRIPTION]
     await service.set_membership(uuid7(), member, "sub_1", None)
     assert not (await service.check_access(member, content)).allowed
+
+
+async def test_recommendations_follow_a_scripted_history_not_just_popularity(
+        catalog: Any) -> None:
+    from core.catalog.recommend import Completion
+
+    service, library, _, clock = catalog
+
+    async def pack_of(title: str, tags: tuple[str, ...], popularity: int) -> uuid.UUID:
+        creator = uuid7()
+        await service.create_creator(creator, f"Creator of {title}", "", ())
+        made = await service.create_pack(creator, "", title, f"{title}, for you",
+                                         Price(PriceType.FREE), tags)
+        await service.add_item(creator, made.id, library.add(creator))
+        await service.publish(creator, made.id)
+        async with service._uow() as uow:
+            await uow.packs.add_popularity([made.id], popularity)
+            await uow.commit()
+        return made.id
+
+    sleep = await pack_of("Deep sleep for restless nights", ("sleep", "evening"), 3)
+    energy = await pack_of("Morning energy boost", ("morning", "energy"), 500)
+    focus = await pack_of("Focus at work", ("focus", "work"), 200)
+    me = uuid7()
+    # Cold start: popularity.
+    cold = await service.recommendations(me, 3)
+    assert [v.pack.id for v, _ in cold][0] == energy
+    assert cold[0][1].reason == "popular with listeners"
+    # Evening and night practice of sleep items, mood rising after them.
+    for days, hour in ((9, 22), (6, 23), (3, 21), (1, 22)):
+        await service.record_play(uuid7(), Completion(
+            user_id=me, content_type="guided_meditation",
+            completed_at=clock.now() - timedelta(days=days), local_hour=hour, pack_id=None,
+            tags=("sleep",), title="Letting the day go", mood_before=2, mood_after=4),
+            library.add(me))
+    ranked = await service.recommendations(me, 3)
+    assert ranked[0][0].pack.id == sleep, [(v.pack.title, r.reason) for v, r in ranked]
+    assert {v.pack.id for v, _ in ranked} == {sleep, energy, focus}
+    assert "sleep" in ranked[0][1].reason or "evening" in ranked[0][1].reason
+    # A pack the person bought is never recommended.
+    await service.grant_access(me, sleep, EntitlementSource.PURCHASE, "p-1")
+    assert sleep not in [v.pack.id for v, _ in await service.recommendations(me, 3)]

@@ -10,7 +10,8 @@ from core.catalog.model import (
     PackPublished,
     PlayAttributed,
 )
-from services.api.creation import resource_id
+from core.catalog.recommend import Completion
+from services.api.creation import CONTENT_TYPE_FROM_PB, resource_id
 from services.contexts.catalog import events, wiring
 from services.contexts.declaration import BuiltContext, Consumes, ContextDeclaration, Publishes
 from services.gen.waqup.catalog.v1 import catalog_pb2, events_pb2
@@ -46,9 +47,15 @@ async def _membership_changed(built: BuiltContext, event_id: uuid.UUID,
 
 async def _practice_completed(built: BuiltContext, event_id: uuid.UUID,
                               message: library_events.PracticeCompleted) -> None:
-    await built.service.record_play(event_id, resource_id(message.user, "users"),
-                                    resource_id(message.content, "contents"),
-                                    message.complete_time.ToDatetime(tzinfo=UTC))
+    completion = Completion(
+        user_id=resource_id(message.user, "users"),
+        content_type=CONTENT_TYPE_FROM_PB[message.content_type].value,
+        completed_at=message.complete_time.ToDatetime(tzinfo=UTC),
+        local_hour=message.local_hour, pack_id=None, tags=tuple(message.tags),
+        title=message.title, mood_before=message.mood_before or None,
+        mood_after=message.mood_after or None)
+    await built.service.record_play(event_id, completion,
+                                    resource_id(message.content, "contents"))
 
 
 async def _purchase_refunded(built: BuiltContext, event_id: uuid.UUID,

@@ -286,6 +286,15 @@ class PackServicer(rpc.PackServiceServicer):
         token = self._pages.issue(listing, {"offset": str(offset + limit)}) if more else ""
         return pb.SearchPacksResponse(packs=[pack_pb(v) for v in views], next_page_token=token)
 
+    async def ListRecommendations(
+            self, request: pb.ListRecommendationsRequest,
+            context: grpc.aio.ServicerContext) -> pb.ListRecommendationsResponse:
+        user_id = resolve_user(current_principal(), user_segment(request.parent))
+        ranked = await self._catalog.recommendations(user_id, request.page_size or 10)
+        return pb.ListRecommendationsResponse(recommendations=[
+            pb.Recommendation(pack=pack_pb(view), reason=found.reason,
+                              score=round(found.score, 4)) for view, found in ranked])
+
     async def ListOwnedPacks(self, request: pb.ListOwnedPacksRequest,
                              context: grpc.aio.ServicerContext) -> pb.ListOwnedPacksResponse:
         user_id = resolve_user(current_principal(), user_segment(request.parent))

