@@ -424,6 +424,19 @@ async def test_hostile_clients_get_clear_errors_and_change_nothing(edge: RealEdg
     for method, path, kw in bad:
         code, _ = await status(method, path, headers=creator, **kw)
         assert code == 400, (method, path, kw, code)
+    # Memberships and recommendations.
+    for method, path, kw, expected in (
+            ("POST", "/v1/users/me/subscription", {"json": {"plan": "plans/monthly"}}, 400),
+            ("POST", "/v1/users/me/subscription", {"json": {"plan": "subscriptionPlans/x.y"}},
+             400),
+            ("POST", "/v1/users/me/subscription", {"json": {"plan": "subscriptionPlans/gold"}},
+             404),
+            ("POST", "/v1/users/me/subscription:cancel", {"json": {}}, 404),
+            ("GET", "/v1/users/me/subscription", {}, 404),
+            ("GET", "/v1/users/me/recommendations", {"params": {"page_size": 1000}}, 400),
+            ("GET", f"/v1/users/{uuid.uuid4()}/recommendations", {}, 404)):
+        code, _ = await status(method, path, headers=stranger, **kw)
+        assert code == expected, (method, path, kw, code)
     # A search token is bound to its query.
     page = (await edge.client.get("/v1/packs:search", headers=creator,
                                   params={"page_size": 1})).json()
