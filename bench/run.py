@@ -8,6 +8,12 @@
   playback   GET /v1/contents/{id}/playback through Envoy: a signed URL for
              one READY item (made first, through the REST journey), its
              metadata from the cache after each worker's first read -- wrk
+  search     GET /v1/packs:search?query=calm+confident through Envoy (a pack
+             published first): the cached result (`search:{hash}`, 5 min)
+             and the pack read from the database                  -- wrk
+  search-miss  the same search, each request with a filter of its own, so
+             none is cached: the search index (SQLite FTS5 here) runs, typo
+             correction included                                 -- wrk
 
 and prints requests/s, p50 and p99 for each, and each one's ratio to the
 baseline. The target: rest-read reaches at least 70% of the baseline's req/s.
@@ -187,6 +193,8 @@ class System:
             "WAQUP_LOG_LEVEL": "INFO",
             # The benchmark pushes thousands of requests/s from one address.
             "WAQUP_EDGE_RATE_LIMIT_PER_SECOND": "1000000",
+            # bench/webhooks.py signs up hundreds of buyers from one address.
+            "WAQUP_EDGE_AUTH_RATE_LIMIT_PER_MINUTE": "0",
         }
         command = [*WAQUP, "up", *(["--mesh"] if self.mesh else [])]
         self.process = subprocess.Popen(command, cwd=ROOT, env=env,
@@ -321,12 +329,40 @@ def create_item(system: System, token: str) -> str:
         time.sleep(0.5)
 
 
+def publish_pack(system: System, token: str, content: str) -> str:
+    """The bench user becomes a creator and publishes a free pack of their
+    READY item; returns its name once search finds it."""
+    auth = {"authorization": f"Bearer {token}"}
+    base = system.base
+    _http("POST", f"{base}/v1/creators", {"display_name": "Bench Creator"}, auth)
+    status, pack = _http("POST", f"{base}/v1/packs", {
+        "title": "Calm and confident mornings", "price_type": "PRICE_TYPE_FREE",
+        "description": "Affirmations for a calm, confident day at work",
+        "tags": ["calm", "work"]}, auth)
+    if status != 200:
+        raise RuntimeError(f"could not create a pack: {status} {pack}")
+    _http("POST", f"{base}/v1/{pack['name']}/items", {"content": content}, auth)
+    status, published = _http("POST", f"{base}/v1/{pack['name']}:publish", {}, auth)
+    if status != 200:
+        raise RuntimeError(f"could not publish: {status} {published}")
+    deadline = time.monotonic() + 30
+    while True:
+        status, found = _http("GET", f"{base}/v1/packs:search?query=calm+confident",
+                              headers=auth)
+        if [p for p in found.get("packs", []) if p["name"] == pack["name"]]:
+            return str(pack["name"])
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the published pack is not in search: {status} {found}")
+        time.sleep(0.3)
+
+
 # --- load generators ---------------------------------------------------------------
 
 _WRK_SCRIPT = """
 wrk.method = "{method}"
 wrk.body = {body}
 {headers}
+{request}
 done = function(summary, latency, requests)
   io.write(string.format("JSON %d %d %d %d %f %f\\n", summary.requests,
     summary.errors.status + summary.errors.connect + summary.errors.read +
@@ -338,12 +374,13 @@ end
 
 def wrk(name: str, url: str, *, method: str = "GET", body: str | None = None,
         headers: dict[str, str] | None = None, duration: int, connections: int,
-        threads: int, work: Path) -> Result:
+        threads: int, work: Path, request: str = "") -> Result:
+    """`request`: a Lua `request` function of wrk's (a path per request)."""
     lines = [f'wrk.headers["{k}"] = "{v}"' for k, v in (headers or {}).items()]
     script = work / f"{name}.lua"
     script.write_text(_WRK_SCRIPT.format(
         method=method, body=json.dumps(body) if body is not None else "nil",
-        headers="\n".join(lines)))
+        headers="\n".join(lines), request=request))
     out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections),
                           "-d", f"{duration}s", "-s", str(script), url],
                          check=True, capture_output=True, text=True).stdout
@@ -449,13 +486,24 @@ def run_round(workers: int, args: argparse.Namespace, work: Path) -> list[Result
                 duration=args.duration, connections=max(1, args.connections // 8),
                 streams=8, threads=1, work=work),
         }
+        content = create_item(system, token) if args.playback or args.search else ""
         if args.playback:
             # The playback hot path: a signed URL for one READY item, its metadata
             # from the cache (`ritual:{id}:metadata`) after each worker's first read.
-            content = create_item(system, token)
             label = "playback-miss" if args.playback_miss else "playback"
             scenarios[label] = lambda: wrk(
                 label, f"{system.base}/v1/{content}/playback", headers=auth, **common)
+        if args.search:
+            pack = publish_pack(system, token, content)
+            query = "/v1/packs:search?query=calm+confident"
+            scenarios["search"] = lambda: wrk("search", f"{system.base}{query}",
+                                              headers=auth, **common)
+            # A tag of its own per request: never the same cache key twice.
+            miss = ('counter = 0\nrequest = function()\n  counter = counter + 1\n'
+                    f'  return wrk.format(nil, "{query}&filter=tag+%3D+t" .. counter)\nend')
+            scenarios["search-miss"] = lambda: wrk(
+                "search-miss", f"{system.base}{query}", headers=auth, request=miss, **common)
+            print(f"   search scenarios over {pack}", flush=True)
         # Warm-up (caches, pools and connections to fill).
         wrk("warmup", f"{system.base}/v1/users/me/creditAccount", headers=auth,
             **{**common, "duration": 3})
@@ -529,6 +577,8 @@ def main() -> int:
                              "(WAQUP_PLAYBACK_CACHE_SECONDS=0): every playback misses")
     parser.add_argument("--no-playback", dest="playback", action="store_false",
                         help="skip the playback scenario (it first creates an item: ~20 s)")
+    parser.add_argument("--search", action="store_true",
+                        help="also measure pack search through Envoy (cached, and not)")
     parser.add_argument("--mesh", action="store_true",
                         help="`waqup up --mesh`: each context in its own workers on "
                              "PostgreSQL, Redis and NATS (127.0.0.1 default ports); "

@@ -400,7 +400,7 @@ async def test_recommendations_follow_a_scripted_history_not_just_popularity(
     me = uuid7()
     # Cold start: popularity.
     cold = await service.recommendations(me, 3)
-    assert [v.pack.id for v, _ in cold][0] == energy
+    assert cold[0][0].pack.id == energy
     assert cold[0][1].reason == "popular with listeners"
     # Evening and night practice of sleep items, mood rising after them.
     for days, hour in ((9, 22), (6, 23), (3, 21), (1, 22)):
