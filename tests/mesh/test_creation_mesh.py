@@ -1,9 +1,11 @@
-"""Creation in mesh mode: identity, credits, conversation, content, audio and
-library each in their own process (`waqup serve --context ...`), on
-PostgreSQL, Redis (sessions), NATS JetStream (events and the render queue) and
-an S3 endpoint (a moto server), behind Envoy. The journey passes there too,
-and an audio worker killed in the middle of a render has its job redelivered
-to another one: one audio object, one render, one consumption.
+"""Creation and the marketplace in mesh mode: identity, credits,
+conversation, content, audio, library, catalog, payments and rewards each in
+their own process (`waqup serve --context ...`), on PostgreSQL, Redis
+(sessions), NATS JetStream (events and the render queue) and an S3 endpoint
+(a moto server), behind Envoy. The journey passes there too; an audio worker
+killed in the middle of a render has its job redelivered to another one (one
+audio object, one render, one consumption); and a pack is published, bought
+through the simulator and played, every context asking the others over gRPC.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from tests.redisserver import RedisServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats, pytest.mark.envoy]
 
-CONTEXTS = ("identity", "credits", "conversation", "content", "audio", "library")
+CONTEXTS = ("identity", "credits", "conversation", "content", "audio", "library", "catalog",
+            "payments", "rewards")
 TURNS = ["I want to feel more confident before my job interview",
          "The interview is tomorrow morning and I get nervous talking to strangers",
          "Make it about 3 minutes, and focus on self-worth", "No preference, that's fine",
@@ -91,7 +94,8 @@ async def mesh(tmp_path: Path, moto_endpoint: str) -> AsyncIterator[CreationMesh
     KeyRing.load_or_create(tmp_path / "keys")  # once, before the processes start
     bucket = f"waqup-mesh-{uuid.uuid4().hex[:10]}"
     ports = {name: free_port() for name in CONTEXTS}
-    http_ports = {name: free_port() for name in ("conversation", "library")}
+    http_ports = {name: free_port() for name in ("conversation", "library", "payments")}
+    http_port, admin_port = free_port(), free_port()
     env = {
         "WAQUP_DATABASE_URL": url, "WAQUP_NATS_URL": nats.url, "WAQUP_REDIS_URL": redis.url,
         "WAQUP_DATA_DIR": str(tmp_path), "WAQUP_OUTBOX_POLL_SECONDS": "0.2",
@@ -101,12 +105,12 @@ async def mesh(tmp_path: Path, moto_endpoint: str) -> AsyncIterator[CreationMesh
         "WAQUP_S3_CREATE_BUCKET": "true",
         "WAQUP_LOG_LEVEL": os.environ.get("WAQUP_TEST_MESH_LOG_LEVEL", "WARNING"),
         **{f"WAQUP_{name.upper()}_TARGET": f"127.0.0.1:{port}" for name, port in ports.items()},
+        # Links the services hand out (checkout pages, shares) point at the edge.
+        "WAQUP_PUBLIC_BASE_URL": f"http://127.0.0.1:{http_port}",
     }
     workers = {name: Worker(name, "127.0.0.1", port, env={
         **env, **({"WAQUP_WORKER_HTTP_PORT": str(http_ports[name])}
                   if name in http_ports else {})}) for name, port in ports.items()}
-    http_port, admin_port = free_port(), free_port()
-    env["WAQUP_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{http_port}"
     envoy = EnvoyProcess(admin_port=admin_port)
     client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}", timeout=15)
     try:
@@ -226,3 +230,54 @@ async def test_an_audio_worker_killed_mid_render_finishes_the_job_exactly_once(
     await asyncio.sleep(1.0)  # a late duplicate event would show here
     assert mesh.sql("SELECT count(*) FROM credit_transactions WHERE user_id = :u "
                     "AND type = 'consumption'", u=user_id)[0][0] == 1
+
+
+async def test_a_pack_is_published_bought_and_played_across_processes(
+        mesh: CreationMesh) -> None:
+    creator, creator_id = await _register(mesh)
+    content = await _confirm(mesh, creator)
+    item = await _item(mesh, creator, content, ("CONTENT_STATE_READY", "CONTENT_STATE_FAILED"))
+    assert item["state"] == "CONTENT_STATE_READY", item
+    assert (await mesh.client.post("/v1/creators", headers=creator,
+                                   json={"display_name": "Maya"})).status_code == 200
+    pack = (await mesh.client.post("/v1/packs", headers=creator, json={
+        "title": "Confident mornings", "description": "Before the interview",
+        "price_type": "PRICE_TYPE_ONE_TIME",
+        "price": {"currency_code": "EUR", "units": 2, "nanos": 990_000_000}})).json()
+    added = await mesh.client.post(f"/v1/{pack['name']}/items", headers=creator,
+                                   json={"content": content})  # catalog -> library
+    assert added.status_code == 200, added.text
+    published = await mesh.client.post(f"/v1/{pack['name']}:publish", headers=creator, json={})
+    assert published.status_code == 200, published.text
+
+    buyer, _ = await _register(mesh)
+    refused = await mesh.client.get(f"/v1/{content}/playback", headers=buyer)  # library -> catalog
+    assert refused.status_code == 403, refused.text
+    deadline = time.monotonic() + 30
+    while True:  # the index follows the publish through NATS
+        found = (await mesh.client.get("/v1/packs:search", headers=buyer,
+                                       params={"query": "confidnt"})).json()
+        if [p for p in found.get("packs", []) if p["name"] == pack["name"]]:
+            break
+        assert time.monotonic() < deadline, found
+        await asyncio.sleep(0.2)
+    checkout = await mesh.client.post("/v1/checkoutSessions", headers=buyer,
+                                      json={"pack": pack["name"]})  # payments -> catalog
+    assert checkout.status_code == 200, checkout.text
+    paid = await mesh.client.post(checkout.json()["url"], data={"outcome": "succeeded"})
+    assert paid.status_code == 200, paid.text
+    deadline = time.monotonic() + 30
+    while (await mesh.client.get(f"/v1/{content}/playback", headers=buyer)).status_code != 200:
+        assert time.monotonic() < deadline, "the purchase did not grant the pack"
+        await asyncio.sleep(0.2)
+    deadline = time.monotonic() + 30
+    while True:
+        account = (await mesh.client.get("/v1/creators/me/rewardAccount",
+                                         headers=creator)).json()
+        if account.get("balances"):
+            break
+        assert time.monotonic() < deadline, account
+        await asyncio.sleep(0.2)
+    assert account["balances"] == [{"currency_code": "EUR", "tokens": "209"}]
+    assert mesh.sql("SELECT count(*) FROM purchases WHERE creator_id = :c",
+                    c=creator_id)[0][0] == 1
