@@ -85,6 +85,14 @@ class Packs(Protocol):
 
     async def add_popularity(self, pack_ids: list[uuid.UUID], amount: int) -> None: ...
 
+    async def stale_popularity(self, limit: int) -> list[Pack]:
+        """PUBLISHED packs whose popularity differs from the indexed one."""
+        ...
+
+    async def mark_indexed(self, pack_id: uuid.UUID, popularity: int) -> None:
+        """The index now holds this popularity of the pack."""
+        ...
+
     async def listed(self, limit: int) -> list[Pack]:
         """PUBLISHED packs, most popular first (then newest), at most `limit`."""
         ...

@@ -93,6 +93,15 @@ class MemoryPacks:
             if pack_id in self._rows:
                 self._rows[pack_id].popularity += amount
 
+    async def stale_popularity(self, limit: int) -> list[Pack]:
+        stale = [p for p in self._rows.values() if p.state is PackState.PUBLISHED
+                 and p.popularity != p.indexed_popularity]
+        return [copy.deepcopy(p) for p in sorted(stale, key=lambda p: p.id)[:limit]]
+
+    async def mark_indexed(self, pack_id: uuid.UUID, popularity: int) -> None:
+        if pack_id in self._rows:
+            self._rows[pack_id].indexed_popularity = popularity
+
     async def listed(self, limit: int) -> list[Pack]:
         listed = sorted((p for p in self._rows.values() if p.state is PackState.PUBLISHED),
                         key=lambda p: (p.popularity, p.id), reverse=True)

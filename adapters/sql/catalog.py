@@ -53,7 +53,7 @@ def _pack(row: Any, items: list[PackItem]) -> Pack:
                 state=PackState(row.state), created_at=row.created_at,
                 updated_at=row.updated_at, request_id=row.request_id or "",
                 published_at=row.published_at, archived_at=row.archived_at, items=items,
-                popularity=row.popularity)
+                popularity=row.popularity, indexed_popularity=row.indexed_popularity)
 
 
 def _pack_values(pack: Pack) -> dict[str, Any]:
@@ -63,6 +63,7 @@ def _pack_values(pack: Pack) -> dict[str, Any]:
         "currency": pack.price.currency,
         "tags": list(pack.tags), "state": pack.state.value,
         "request_id": pack.request_id or None, "popularity": pack.popularity,
+        "indexed_popularity": pack.indexed_popularity,
         "created_at": pack.created_at, "updated_at": pack.updated_at,
         "published_at": pack.published_at, "archived_at": pack.archived_at,
     }
@@ -181,6 +182,15 @@ class SqlPacks:
         if pack_ids:
             await self._conn.execute(update(packs).where(packs.c.id.in_(pack_ids))
                                      .values(popularity=packs.c.popularity + amount))
+
+    async def stale_popularity(self, limit: int) -> list[Pack]:
+        return await self._load(select(packs).where(
+            packs.c.state == PackState.PUBLISHED.value,
+            packs.c.popularity != packs.c.indexed_popularity).order_by(packs.c.id).limit(limit))
+
+    async def mark_indexed(self, pack_id: uuid.UUID, popularity: int) -> None:
+        await self._conn.execute(update(packs).where(packs.c.id == pack_id)
+                                 .values(indexed_popularity=popularity))
 
     async def listed(self, limit: int) -> list[Pack]:
         return await self._load(select(packs).where(packs.c.state == PackState.PUBLISHED.value)

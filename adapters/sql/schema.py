@@ -405,6 +405,8 @@ packs = Table(
     #: CreatePack's idempotency key (NULL when none: NULLs never collide).
     Column("request_id", String(128), nullable=True),
     Column("popularity", BigInteger, nullable=False),
+    #: The popularity the search index last got.
+    Column("indexed_popularity", BigInteger, nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
     Column("published_at", Timestamp, nullable=True),

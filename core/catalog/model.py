@@ -102,6 +102,9 @@ class Pack:
     items: list[PackItem] = field(default_factory=list)
     #: Purchases plus completed plays.
     popularity: int = 0
+    #: The popularity the search index last got (a job sends it the new one
+    #: now and then: one re-index per play would empty the search cache).
+    indexed_popularity: int = 0
 
     @property
     def listed(self) -> bool:

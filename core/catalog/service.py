@@ -376,8 +376,34 @@ class CatalogService:
         else:
             await self._index.upsert(self.document(pack, creator))
         async with self._uow() as uow:
+            if pack is not None:
+                await uow.packs.mark_indexed(pack_id, pack.popularity)
             await uow.search_state.bump()
             await uow.commit()
+
+    async def refresh_popularity(self, limit: int = 500) -> int:
+        """Send the index the popularity of the listed packs whose purchases
+        and plays moved since it last saw them (a periodic job: re-indexing
+        on every play would move the search generation, and so empty the
+        search cache, all the time). Returns how many packs it re-indexed."""
+        async with self._uow(read_only=True) as uow:
+            stale = await uow.packs.stale_popularity(limit)
+            creators = {c: await uow.creators.get(c) for c in {p.creator_id for p in stale}}
+        done = 0
+        for pack in stale:
+            creator = creators.get(pack.creator_id)
+            if creator is None:
+                continue
+            await self._index.upsert(self.document(pack, creator))
+            async with self._uow() as uow:
+                await uow.packs.mark_indexed(pack.id, pack.popularity)
+                await uow.commit()
+            done += 1
+        if done:
+            async with self._uow() as uow:
+                await uow.search_state.bump()
+                await uow.commit()
+        return done
 
     @staticmethod
     def document(pack: Pack, creator: Creator) -> PackDocument:
@@ -476,7 +502,8 @@ class CatalogService:
         """A completed practice of an item: recommendations remember it (with
         the pack it came from, and that pack's tags); the packs holding it
         gain popularity (their search documents are written again); and a
-        member's play of a members-only pack is attributed to its creator."""
+        member's play of a members-only pack is attributed to its creator.
+        (The search index learns the new popularity from refresh_popularity.)"""
         user_id, played_at = completion.user_id, completion.completed_at
         async with self._uow() as uow:
             if not await uow.processed_events.add(PLAY_CONSUMER, event_id, self._clock.now()):
@@ -490,10 +517,6 @@ class CatalogService:
                 content_id)
             if packs:
                 await uow.packs.add_popularity([p.id for p in packs], 1)
-            for pack in packs:
-                if pack.listed:
-                    await uow.outbox.add(PackPublished(occurred_at=played_at, pack_id=pack.id,
-                                                       creator_id=pack.creator_id))
             members_only = [p for p in packs if p.listed and p.creator_id != user_id
                             and p.price.type is PriceType.SUBSCRIPTION]
             if members_only:

@@ -174,6 +174,9 @@ class Settings(BaseSettings):
     #: Recommendations use offline sentence embeddings (all-MiniLM-L6-v2, run
     #: with numpy) for what a pack is about; off: without that signal.
     recommend_embeddings: bool = True
+    #: How often the search index gets the packs' new popularity (purchases
+    #: and plays); 0 = never.
+    search_popularity_refresh_seconds: float = Field(default=300.0, ge=0)
     #: OpenSearch for pack search (`https://user:pass@host:9200`); unset: the
     #: database's own full-text search (PostgreSQL, or SQLite FTS5).
     opensearch_url: str | None = None

@@ -313,7 +313,7 @@ async def test_the_application_sweeps_expired_holds_and_keeps_others(tmp_path: P
     assert {job.name for job in container.scheduler.jobs} == {
         "credits.expire-holds", "retention.idempotency-keys", "retention.processed-events",
         "retention.outbox", "retention.audit-logs", "retention.ai-history",
-        "library.resume-stale"}
+        "library.resume-stale", "catalog.refresh-popularity"}
     credits = container.service("credits")
     user = uuid7()
     await credits.grant("grant-1", user, 5, TransactionType.GRANT, "test")
@@ -343,7 +343,8 @@ async def test_the_application_runs_the_retention_jobs_on_its_database(tmp_path:
     clock = FakeClock()
     settings = Settings(database_url=url, data_dir=tmp_path, retention_interval_seconds=0.2,
                         audit_log_retention_days=30, hold_sweep_interval_seconds=0,
-                        creation_sweep_interval_seconds=0)
+                        creation_sweep_interval_seconds=0,
+                        search_popularity_refresh_seconds=0)
     container = build(settings, clock=clock, keyring=KeyRing.generate())
     assert container.scheduler is not None
     assert "credits.expire-holds" not in {job.name for job in container.scheduler.jobs}
@@ -385,7 +386,8 @@ async def test_the_application_runs_the_retention_jobs_on_its_database(tmp_path:
 def test_turned_off_jobs_are_not_scheduled(tmp_path: Path) -> None:
     settings = Settings(database_url="memory://", data_dir=tmp_path,
                         retention_interval_seconds=0, hold_sweep_interval_seconds=0,
-                        creation_sweep_interval_seconds=0)
+                        creation_sweep_interval_seconds=0,
+                        search_popularity_refresh_seconds=0)
     assert build(settings, keyring=KeyRing.generate()).scheduler is None
 
 

@@ -416,3 +416,26 @@ async def test_recommendations_follow_a_scripted_history_not_just_popularity(
     # A pack the person bought is never recommended.
     await service.grant_access(me, sleep, EntitlementSource.PURCHASE, "p-1")
     assert sleep not in [v.pack.id for v, _ in await service.recommendations(me, 3)]
+
+
+async def test_popularity_reaches_the_index_by_the_refresh_job_not_per_play(
+        catalog: Any) -> None:
+    from core.catalog.recommend import Completion
+    from core.catalog.search import SearchOrder
+
+    service, library, _, clock = catalog
+    _, quiet, _ = await published(service, library)
+    _, played, content = await published(service, library)
+    async with service._uow(read_only=True) as uow:
+        generation = await uow.search_state.generation()
+    for _ in range(3):
+        await service.record_play(uuid7(), Completion(
+            user_id=uuid7(), content_type="guided_meditation", completed_at=clock.now(),
+            local_hour=8, pack_id=None, tags=(), title="", mood_before=None,
+            mood_after=None), content)
+    async with service._uow(read_only=True) as uow:
+        assert await uow.search_state.generation() == generation  # the cache stays
+    assert await service.refresh_popularity() == 1
+    assert await service.refresh_popularity() == 0
+    views, _ = await service.search(None, SearchQuery(order=SearchOrder.POPULARITY))
+    assert [v.pack.id for v in views] == [played, quiet]

@@ -12,6 +12,7 @@ from services.contexts.catalog import peers
 from services.contexts.catalog.servicers import AccessServicer, CreatorServicer, PackServicer
 from services.contexts.declaration import BuiltContext
 from services.runtime.infrastructure import Infrastructure
+from services.runtime.scheduler import Job
 
 
 def _peer(infra: Infrastructure, context: str) -> Peer:
@@ -83,7 +84,12 @@ def build(infra: Infrastructure) -> BuiltContext:
                     else peers.RemoteLibrary(_peer(infra, "library")))
     service = CatalogService(infra.notifying(uow), infra.clock, search_index(infra),
                              infra.cache, library, embedder(infra))
-    return BuiltContext(service=service, uow=uow, servicers={
+    jobs = []
+    if infra.settings.search_popularity_refresh_seconds:
+        jobs.append(Job("catalog.refresh-popularity",
+                        infra.settings.search_popularity_refresh_seconds,
+                        service.refresh_popularity, counts="packs re-indexed"))
+    return BuiltContext(service=service, uow=uow, jobs=jobs, servicers={
         "CreatorService": CreatorServicer(service),
         "PackService": PackServicer(service, infra.page_tokens),
         "AccessService": AccessServicer(service)})

@@ -72,6 +72,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("request_id", sa.String(128), nullable=True),
         sa.Column("popularity", sa.BigInteger, nullable=False),
+        sa.Column("indexed_popularity", sa.BigInteger, nullable=False),
         _time("created_at"), _time("updated_at"),
         _time("published_at", nullable=True), _time("archived_at", nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_packs"),
