@@ -32,10 +32,15 @@ from core.catalog.model import (
     PriceType,
 )
 from core.catalog.recommend import Candidate, Completion, Embed, Recommendation, recommend
+from core.catalog.records import (
+    creator_from_record,
+    creator_record,
+    pack_from_record,
+    pack_record,
+)
 from core.catalog.search import (
     MAX_SEARCH_PAGE,
     PackDocument,
-    SearchPage,
     SearchQuery,
 )
 from core.shared.errors import (
@@ -333,7 +338,10 @@ class CatalogService:
                      ) -> tuple[list[PackView], bool]:
         """A page of published packs matching `query`, and whether more follow.
         Cache first (`search:{hash}` of the query and the index's generation,
-        5 min), then the index, then the database for the packs themselves."""
+        5 min: the page's packs and creators as they were), then the index and
+        the database. Every change the index sees moves the generation, so a
+        cached page is never older than the index; only whether the caller
+        owns each pack is read per request."""
         query = replace(query, text=" ".join(query.text.split()),
                         limit=max(1, min(query.limit, MAX_SEARCH_PAGE)),
                         tag=query.tag.lower() if query.tag else None)
@@ -343,18 +351,24 @@ class CatalogService:
         cached = await self._cache.get(key)
         if cached is not None:
             raw = json.loads(cached)
-            page = SearchPage([uuid.UUID(i) for i in raw["ids"]], raw["more"])
-        else:
-            page = await self._index.search(query)
-            await self._cache.set(key, json.dumps({
-                "ids": [str(i) for i in page.pack_ids], "more": page.more}).encode(),
-                SEARCH_CACHE_SECONDS)
+            packs = [pack_from_record(p) for p in raw["packs"]]
+            creators = {uuid.UUID(k): creator_from_record(v) for k, v in raw["creators"].items()}
+            counts = {uuid.UUID(k): v for k, v in raw["counts"].items()}
+            async with self._uow(read_only=True) as uow:
+                return await self._views(uow, caller, packs, creators, counts), raw["more"]
+        page = await self._index.search(query)
         async with self._uow(read_only=True) as uow:
             found = {p.id: p for p in await uow.packs.get_many(page.pack_ids)}
             # The index may lag an archive by the relay's delay: the
             # database has the last word.
             packs = [found[i] for i in page.pack_ids if i in found and found[i].listed]
-            return await self._views(uow, caller, packs), page.more
+            creators, counts = await self._creators(uow, packs)
+            views = await self._views(uow, caller, packs, creators, counts)
+        await self._cache.set(key, json.dumps({
+            "packs": [pack_record(p) for p in packs], "more": page.more,
+            "creators": {str(k): creator_record(v) for k, v in creators.items() if v},
+            "counts": {str(k): v for k, v in counts.items()}}).encode(), SEARCH_CACHE_SECONDS)
+        return views, page.more
 
     @staticmethod
     def search_key(query: SearchQuery, generation: int) -> str:
@@ -561,11 +575,19 @@ class CatalogService:
             raise PermissionDenied("only its creator changes a pack", reason="NOT_YOUR_PACK")
         return pack
 
-    async def _views(self, uow: CatalogUnitOfWork, caller: uuid.UUID | None,
-                     packs: list[Pack]) -> list[PackView]:
+    @staticmethod
+    async def _creators(uow: CatalogUnitOfWork, packs: list[Pack],
+                        ) -> tuple[dict[uuid.UUID, Creator | None], dict[uuid.UUID, int]]:
         creator_ids = list(dict.fromkeys(p.creator_id for p in packs))
         creators = {c: await uow.creators.get(c) for c in creator_ids}
-        counts = await uow.creators.published_counts(creator_ids)
+        return creators, await uow.creators.published_counts(creator_ids)
+
+    async def _views(self, uow: CatalogUnitOfWork, caller: uuid.UUID | None,
+                     packs: list[Pack],
+                     creators: dict[uuid.UUID, Creator | None] | None = None,
+                     counts: dict[uuid.UUID, int] | None = None) -> list[PackView]:
+        if creators is None or counts is None:
+            creators, counts = await self._creators(uow, packs)
         now = self._clock.now()
         entitled: set[uuid.UUID] = set()
         if caller is not None and packs:

@@ -439,3 +439,22 @@ async def test_popularity_reaches_the_index_by_the_refresh_job_not_per_play(
     assert await service.refresh_popularity() == 0
     views, _ = await service.search(None, SearchQuery(order=SearchOrder.POPULARITY))
     assert [v.pack.id for v in views] == [played, quiet]
+
+
+async def test_a_cached_page_holds_its_packs_and_creators_whole(catalog: Any) -> None:
+    from core.catalog.records import (
+        creator_from_record,
+        creator_record,
+        pack_from_record,
+        pack_record,
+    )
+
+    service, library, _, _ = catalog
+    creator, pack_id, _ = await published(service, library)
+    view = await service.get_pack(None, pack_id)
+    assert pack_from_record(json.loads(json.dumps(pack_record(view.pack)))) == view.pack
+    assert creator_from_record(json.loads(json.dumps(creator_record(view.creator)))) == \
+        view.creator
+    first, _ = await service.search(creator, SearchQuery(text="sleep"))
+    again, _ = await service.search(creator, SearchQuery(text="sleep"))
+    assert again == first and again[0].owned  # the caller's own pack, from the cache
