@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from core.catalog.model import Creator, Entitlement, Pack
+from core.catalog.model import Creator, Entitlement, Pack, Upload
 from core.catalog.recommend import Completion
 from core.catalog.search import PackDocument, SearchPage, SearchQuery
 from core.shared.creation import ContentType
@@ -132,6 +132,20 @@ class Entitlements(Protocol):
         ...
 
 
+class Uploads(Protocol):
+    async def add(self, upload: Upload) -> None: ...
+
+    async def get(self, upload_id: uuid.UUID) -> Upload | None: ...
+
+    async def save(self, upload: Upload) -> None: ...
+
+
+class UploadUrls(Protocol):
+    """Where a file is PUT (the object store's upload URLs)."""
+
+    async def upload_url(self, key: str, expires_in: timedelta) -> str: ...
+
+
 class Completions(Protocol):
     """Completed practices, as recommendations read them (a read model fed
     by the library's practice.completed)."""
@@ -163,6 +177,7 @@ class CatalogUnitOfWork(UnitOfWork, Protocol):
     creators: Creators
     packs: Packs
     entitlements: Entitlements
+    uploads: Uploads
     completions: Completions
     search_state: SearchState
     outbox: Outbox
@@ -191,4 +206,11 @@ class Library(Protocol):
     async def owned_item(self, user_id: uuid.UUID, content_id: uuid.UUID,
                          ) -> LibraryItem | None:
         """The person's own item; None when it is not theirs or does not exist."""
+        ...
+
+    async def import_audio(self, user_id: uuid.UUID, request_id: str, object_key: str,
+                           title: str, content_type: ContentType) -> LibraryItem:
+        """A READY item of the person's made from an uploaded file; the
+        library's InvalidArgument (NOT_AUDIO, AUDIO_TOO_...) or
+        FailedPrecondition (UPLOAD_MISSING) when it cannot be."""
         ...

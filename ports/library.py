@@ -4,6 +4,7 @@ creation needs (credits, text generation, audio rendering)."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -16,6 +17,7 @@ from core.library.model import (
     Practice,
     Share,
 )
+from core.shared.audio import Silence
 from core.shared.creation import Brief, ContentType, GeneratedText, Script
 from ports.common import Outbox, ProcessedEvents, UnitOfWork
 
@@ -199,6 +201,46 @@ class AudioUrls(Protocol):
         ...
 
     async def delete_prefix(self, prefix: str) -> int: ...
+
+    async def get(self, key: str) -> bytes | None:
+        """The object's bytes; None when there is none."""
+        ...
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ImportedAudio:
+    """What an uploaded recording measures."""
+
+    duration_ms: int
+    integrated_lufs: float
+    sample_peak_dbfs: float
+    true_peak_dbtp: float
+    silences: tuple[Silence, ...]
+    waveform: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ImportedRendition:
+    #: AudioFormat value (`mp3`, `ogg_opus`).
+    format: str
+    extension: str
+    mime_type: str
+    data: bytes
+
+
+class AudioImport(Protocol):
+    """Measures and encodes recordings people upload (audio adapters)."""
+
+    async def analyze(self, data: bytes, max_seconds: float) -> ImportedAudio | None:
+        """None when `data` is not decodable audio. A file longer than
+        `max_seconds` may be measured by its length only."""
+        ...
+
+    async def encode(self, data: bytes) -> list[ImportedRendition]:
+        """Every rendition of the recording (MP3, Ogg Opus)."""
+        ...
 
 
 class MarketAccess(Protocol):

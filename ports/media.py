@@ -102,6 +102,12 @@ class ObjectStore(Protocol):
         (`Content-Disposition`) of that file name."""
         ...
 
+    async def upload_url(self, key: str, expires_in: timedelta) -> str:
+        """A URL that stores the bytes PUT to it under `key` until it expires
+        (a person's upload goes straight to the store, not through a
+        service's memory)."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -200,5 +200,8 @@ class FileObjectStore:
                          download_name: str | None = None) -> str:
         return self._signer.sign(check_key(key), expires_in, download_name or "")
 
+    async def upload_url(self, key: str, expires_in: timedelta) -> str:
+        return self._signer.sign_upload(check_key(key), expires_in)
+
     async def close(self) -> None:
         return None

@@ -26,6 +26,8 @@ from ports.common import Clock
 Refusal = Literal["expired", "bad_signature", "malformed"]
 
 MEDIA_PATH = "/v1/media/"
+#: Where upload URLs PUT (services/contexts/catalog/uploads.py serves it).
+UPLOAD_PATH = "/v1/uploads/"
 
 _EXPIRES = re.compile(r"[0-9]{1,12}")
 #: 32 bytes of HMAC-SHA256, base64url without padding.
@@ -61,6 +63,40 @@ class UrlSigner:
             params["download"] = download
         query = urlencode(params)
         return f"{self._base_url}{MEDIA_PATH}{quote(key, safe='/')}?{query}"
+
+    def _upload_signature(self, key: str, expires: str) -> str:
+        # "PUT" first: a key never holds a newline, so no GET message (which
+        # starts with its key) is ever this one.
+        message = f"PUT\n{key}\n{expires}".encode()
+        digest = hmac.new(self._secret, message, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+    def sign_upload(self, key: str, expires_in: timedelta) -> str:
+        """A URL accepting a PUT of `key`'s bytes (UPLOAD_PATH) until it expires."""
+        check_key(key)
+        if expires_in <= timedelta(0):
+            raise ValueError("expires_in must be positive")
+        expires = str(math.ceil((self._clock.now() + expires_in).timestamp()))
+        query = urlencode({"expires": expires,
+                           "signature": self._upload_signature(key, expires)})
+        return f"{self._base_url}{UPLOAD_PATH}{quote(key, safe='/')}?{query}"
+
+    def verify_upload(self, key: str, expires: str, signature: str) -> Refusal | None:
+        """As verify, for an upload URL."""
+        try:
+            check_key(key)
+        except ValueError:
+            return "malformed"
+        if not isinstance(expires, str) or not _EXPIRES.fullmatch(expires):
+            return "malformed"
+        if not isinstance(signature, str) or not _SIGNATURE.fullmatch(signature):
+            return "malformed"
+        expected = self._upload_signature(key, expires)
+        if not hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii")):
+            return "bad_signature"
+        if self._clock.now().timestamp() >= int(expires):
+            return "expired"
+        return None
 
     def verify(self, key: str, expires: str, signature: str,
                download: str = "") -> Refusal | None:

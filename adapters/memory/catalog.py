@@ -11,7 +11,7 @@ from datetime import datetime
 from adapters.memory.credits import MemoryProcessedEvents
 from adapters.memory.outbox import MemoryOutbox
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork, Tables, stored, utc
-from core.catalog.model import Creator, Entitlement, Pack, PackState, PriceType
+from core.catalog.model import Creator, Entitlement, Pack, PackState, PriceType, Upload
 from core.catalog.recommend import Completion
 from core.shared.errors import AlreadyExists
 from ports.common import EventCodec, TraceContext, no_trace_context
@@ -156,6 +156,21 @@ class MemoryEntitlements:
                       key=lambda r: r.granted_at, reverse=True)
 
 
+class MemoryUploads:
+    def __init__(self, tables: Tables) -> None:
+        self._rows: dict[uuid.UUID, Upload] = tables.pack_uploads
+
+    async def add(self, upload: Upload) -> None:
+        self._rows[upload.id] = stored(upload)
+
+    async def get(self, upload_id: uuid.UUID) -> Upload | None:
+        found = self._rows.get(upload_id)
+        return copy.copy(found) if found else None
+
+    async def save(self, upload: Upload) -> None:
+        self._rows[upload.id] = stored(upload)
+
+
 class MemoryCompletions:
     def __init__(self, tables: Tables) -> None:
         self._rows: dict[uuid.UUID, tuple[uuid.UUID, Completion]] = tables.catalog_completions
@@ -192,6 +207,7 @@ class MemoryCatalogUnitOfWork(MemoryUnitOfWork):
     creators: MemoryCreators
     packs: MemoryPacks
     entitlements: MemoryEntitlements
+    uploads: MemoryUploads
     completions: MemoryCompletions
     search_state: MemorySearchState
     outbox: MemoryOutbox
@@ -208,6 +224,7 @@ class MemoryCatalogUnitOfWork(MemoryUnitOfWork):
         self.packs = MemoryPacks(tables)
         self.entitlements = MemoryEntitlements(tables)
         self.completions = MemoryCompletions(tables)
+        self.uploads = MemoryUploads(tables)
         self.search_state = MemorySearchState(tables)
         self.outbox = MemoryOutbox(tables, self._codec, self._trace_context)
         self.processed_events = MemoryProcessedEvents(tables)

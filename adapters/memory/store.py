@@ -75,6 +75,7 @@ class Tables:
     creators: dict[uuid.UUID, Any] = field(default_factory=dict)
     packs: dict[uuid.UUID, Any] = field(default_factory=dict)
     entitlements: list[Any] = field(default_factory=list)
+    pack_uploads: dict[uuid.UUID, Any] = field(default_factory=dict)
     #: id -> (content id, completion) of catalog's read model
     catalog_completions: dict[uuid.UUID, Any] = field(default_factory=dict)
     #: The search index's generation (catalog's SearchState), in a list to be mutable.

@@ -197,6 +197,18 @@ class S3ObjectStore:
             deleted += len(batch)
         return deleted
 
+    async def upload_url(self, key: str, expires_in: timedelta) -> str:
+        """A presigned PUT (the CDN base URL does not apply: uploads go to
+        the bucket itself)."""
+        check_key(key)
+        if not timedelta(0) < expires_in <= MAX_EXPIRES_IN:
+            raise ValueError("expires_in must be positive and at most 7 days")
+        url: str = await asyncio.to_thread(
+            self._client.generate_presigned_url, "put_object",
+            Params={"Bucket": self._bucket, "Key": key},
+            ExpiresIn=max(1, int(expires_in.total_seconds())))
+        return url
+
     async def signed_url(self, key: str, expires_in: timedelta,
                          download_name: str | None = None) -> str:
         check_key(key)

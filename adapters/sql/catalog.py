@@ -20,6 +20,7 @@ from adapters.sql.schema import (
     creators,
     entitlements,
     pack_items,
+    pack_uploads,
     packs,
     search_state,
 )
@@ -33,6 +34,7 @@ from core.catalog.model import (
     PackState,
     Price,
     PriceType,
+    Upload,
 )
 from core.catalog.recommend import Completion
 from core.shared.creation import ContentType
@@ -301,6 +303,30 @@ class SqlCompletions:
         return [_completion(r) for r in await self._conn.execute(query)]
 
 
+_UPLOAD_FIELDS = ("pack_id", "creator_id", "title", "object_key", "created_at", "expires_at",
+                  "content_id")
+
+
+class SqlUploads:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, upload: Upload) -> None:
+        await self._conn.execute(pack_uploads.insert().values(
+            id=upload.id, content_type=upload.content_type.value,
+            **{f: getattr(upload, f) for f in _UPLOAD_FIELDS}))
+
+    async def get(self, upload_id: uuid.UUID) -> Upload | None:
+        row = (await self._conn.execute(
+            select(pack_uploads).where(pack_uploads.c.id == upload_id))).first()
+        return Upload(id=row.id, content_type=ContentType(row.content_type),
+                      **{f: getattr(row, f) for f in _UPLOAD_FIELDS}) if row else None
+
+    async def save(self, upload: Upload) -> None:
+        await self._conn.execute(update(pack_uploads).where(pack_uploads.c.id == upload.id)
+                                 .values(content_id=upload.content_id))
+
+
 class SqlSearchState:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
@@ -321,6 +347,7 @@ class SqlCatalogUnitOfWork(SqlUnitOfWork):
     creators: SqlCreators
     packs: SqlPacks
     entitlements: SqlEntitlements
+    uploads: SqlUploads
     completions: SqlCompletions
     search_state: SqlSearchState
     outbox: SqlOutbox
@@ -337,6 +364,7 @@ class SqlCatalogUnitOfWork(SqlUnitOfWork):
         self.packs = SqlPacks(conn)
         self.entitlements = SqlEntitlements(conn)
         self.completions = SqlCompletions(conn)
+        self.uploads = SqlUploads(conn)
         self.search_state = SqlSearchState(conn)
         self.outbox = SqlOutbox(conn, self._codec, self._trace_context)
         self.processed_events = SqlProcessedEvents(conn)

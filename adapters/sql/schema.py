@@ -445,6 +445,20 @@ Index("ix_entitlements_user_id_pack_id_reference", entitlements.c.user_id,
       entitlements.c.pack_id, entitlements.c.reference, unique=True)
 Index("ix_entitlements_reference", entitlements.c.reference)
 
+#: Recordings creators upload into packs (catalog).
+pack_uploads = Table(
+    "pack_uploads", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("pack_id", Uuid, nullable=False),
+    Column("creator_id", Uuid, nullable=False),
+    Column("title", String(120), nullable=False),
+    Column("content_type", String(32), nullable=False),
+    Column("object_key", String(300), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("content_id", Uuid, nullable=True),
+)
+
 #: Completed practices as recommendations read them (catalog's read model of
 #: library's practice.completed).
 catalog_completions = Table(

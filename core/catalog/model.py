@@ -153,6 +153,23 @@ class Pack:
         return True
 
 
+@dataclass
+class Upload:
+    """A recording a creator uploads into a pack: the file goes to
+    `object_key`, then AddPackItem makes it an item of their library."""
+
+    id: uuid.UUID
+    pack_id: uuid.UUID
+    creator_id: uuid.UUID
+    title: str
+    content_type: ContentType
+    object_key: str
+    created_at: datetime
+    expires_at: datetime
+    #: The library item it became.
+    content_id: uuid.UUID | None = None
+
+
 class EntitlementSource(enum.Enum):
     PURCHASE = "purchase"
     SUBSCRIPTION = "subscription"

@@ -30,6 +30,7 @@ from core.catalog.model import (
     PlayAttributed,
     Price,
     PriceType,
+    Upload,
 )
 from core.catalog.recommend import Candidate, Completion, Embed, Recommendation, recommend
 from core.catalog.records import (
@@ -43,6 +44,7 @@ from core.catalog.search import (
     PackDocument,
     SearchQuery,
 )
+from core.shared.creation import ContentType
 from core.shared.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -53,7 +55,14 @@ from core.shared.errors import (
 from core.shared.ids import uuid7
 
 if TYPE_CHECKING:
-    from ports.catalog import CatalogUnitOfWork, CatalogUnitOfWorkFactory, Library, SearchIndex
+    from ports.catalog import (
+        CatalogUnitOfWork,
+        CatalogUnitOfWorkFactory,
+        Library,
+        LibraryItem,
+        SearchIndex,
+        UploadUrls,
+    )
     from ports.common import Cache, Clock
 
 #: How long a search result stays cached (the seed's `search:{hash}`, 5 min).
@@ -61,6 +70,8 @@ SEARCH_CACHE_SECONDS = 300
 INDEX_CONSUMER = "catalog.search-index"
 ACCESS_CONSUMER = "catalog.access"
 PLAY_CONSUMER = "catalog.plays"
+#: How long an upload URL accepts the file.
+UPLOAD_TTL = timedelta(hours=1)
 #: What recommendations read: the person's latest completions, everyone's of
 #: the last 90 days (at most this many), and the most popular listed packs.
 HISTORY_LIMIT = 200
@@ -106,13 +117,15 @@ class GrantNotYetKnown(Exception):
 
 class CatalogService:
     def __init__(self, uow: CatalogUnitOfWorkFactory, clock: Clock, index: SearchIndex,
-                 cache: Cache, library: Library, embed: Embed | None = None) -> None:
+                 cache: Cache, library: Library, embed: Embed | None = None,
+                 upload_urls: UploadUrls | None = None) -> None:
         self._uow = uow
         self._clock = clock
         self._index = index
         self._cache = cache
         self._library = library
         self._embed = embed
+        self._upload_urls = upload_urls
 
     # --- creators -----------------------------------------------------------------
 
@@ -233,11 +246,63 @@ class CatalogService:
             await uow.commit()
             return (await self._views(uow, user_id, [pack]))[0]
 
+    async def create_upload(self, user_id: uuid.UUID, pack_id: uuid.UUID, title: str,
+                            content_type: ContentType) -> tuple[Upload, str]:
+        """A place for the creator to PUT a recording for the pack: the
+        upload and its URL (valid UPLOAD_TTL)."""
+        if self._upload_urls is None:
+            raise FailedPrecondition("uploads are not accepted here", reason="UPLOADS_OFF")
+        title = " ".join(title.split())
+        if not title:
+            raise InvalidArgument("an upload needs a title", metadata={"field": "upload.title"})
+        now = self._clock.now()
+        async with self._uow() as uow:
+            pack = await self._own_pack(uow, user_id, pack_id)
+            if pack.state is PackState.ARCHIVED:
+                raise PackArchived("an archived pack cannot change")
+            upload_id = uuid7()
+            upload = Upload(id=upload_id, pack_id=pack_id, creator_id=user_id, title=title,
+                            content_type=content_type,
+                            object_key=f"uploads/{user_id}/{upload_id}", created_at=now,
+                            expires_at=now + UPLOAD_TTL)
+            await uow.uploads.add(upload)
+            await uow.commit()
+        return upload, await self._upload_urls.upload_url(upload.object_key, UPLOAD_TTL)
+
+    async def add_upload(self, user_id: uuid.UUID, pack_id: uuid.UUID,
+                         upload_id: uuid.UUID) -> PackItem:
+        """The uploaded recording, made an item of the creator's library by
+        the library (which measures it and refuses what is not fit), added to
+        the pack. A retry finds the item made."""
+        async with self._uow(read_only=True) as uow:
+            upload = await uow.uploads.get(upload_id)
+        if upload is None or upload.pack_id != pack_id or upload.creator_id != user_id:
+            raise NotFound("no such upload")
+        if upload.content_id is not None:  # a retry of an add that went through
+            async with self._uow(read_only=True) as uow:
+                pack = await uow.packs.get(pack_id)
+            for entry in pack.items if pack else ():
+                if entry.content_id == upload.content_id:
+                    return entry
+        item = await self._library.import_audio(user_id, f"upload:{upload.id}",
+                                                upload.object_key, upload.title,
+                                                upload.content_type)
+        async with self._uow() as uow:
+            upload.content_id = item.content_id
+            await uow.uploads.save(upload)
+            await uow.commit()
+        return await self._add(user_id, pack_id, item)
+
     async def add_item(self, user_id: uuid.UUID, pack_id: uuid.UUID,
                        content_id: uuid.UUID) -> PackItem:
         item = await self._library.owned_item(user_id, content_id)
         if item is None:
             raise NotFound("no such item in your library")
+        return await self._add(user_id, pack_id, item)
+
+    async def _add(self, user_id: uuid.UUID, pack_id: uuid.UUID,
+                   item: LibraryItem) -> PackItem:
+        content_id = item.content_id
         if not item.ready:
             raise FailedPrecondition("only a READY item can join a pack",
                                      reason="CONTENT_NOT_READY")

@@ -42,6 +42,7 @@ from core.library.model import (
     ItemState,
     StoredRendition,
 )
+from core.shared.audio import Measurement
 from core.shared.creation import Background, Brief, ContentType, Pace
 from core.shared.errors import (
     AlreadyExists,
@@ -56,8 +57,10 @@ from core.shared.ids import uuid7
 if TYPE_CHECKING:
     from ports.common import Cache, Clock
     from ports.library import (
+        AudioImport,
         AudioUrls,
         CreditsPort,
+        ImportedAudio,
         LibraryUnitOfWorkFactory,
         MarketAccess,
         RenderRequests,
@@ -140,9 +143,11 @@ class LibraryService:
                  creations_per_hour: int = 30, playback_ttl_seconds: int = 900,
                  default_voice: str = "", rerender_cost: int = DEFAULT_RERENDER_COST,
                  metadata_ttl_seconds: int = METADATA_TTL_SECONDS,
-                 access: MarketAccess | None = None) -> None:
+                 access: MarketAccess | None = None,
+                 importer: AudioImport | None = None) -> None:
         self._uow = uow
         self._access = access
+        self._importer = importer
         self._clock = clock
         self._cache = cache
         self._credits = credits
@@ -545,6 +550,63 @@ class LibraryService:
         expires = self._clock.now() + timedelta(seconds=self._playback_ttl)
         return Download(url, expires, filename, int(rendition[2]))
 
+    async def import_audio(self, user_id: uuid.UUID, request_id: str, object_key: str,
+                           title: str, content_type: ContentType) -> ContentItem:
+        """An item of the person's made from a recording they uploaded:
+        measured, refused when it is not fit to play (not audio, too short or
+        long, too quiet or loud), encoded as every rendition, READY at once
+        and free. Idempotent by `request_id`."""
+        existing = await self._by_request(request_id)
+        if existing is not None:
+            if existing.user_id != user_id:
+                raise _not_found()
+            return existing
+        if self._importer is None:
+            raise FailedPrecondition("uploads are not accepted here", reason="UPLOADS_OFF")
+        data = await self._audio.get(object_key)
+        if not data:
+            raise FailedPrecondition("no file was uploaded yet", reason="UPLOAD_MISSING")
+        analysis = await self._importer.analyze(data, IMPORT_MAX_SECONDS)
+        check_import(analysis)
+        assert analysis is not None
+        renditions = await self._importer.encode(data)
+        now = self._clock.now()
+        content_id = uuid7()
+        stored: dict[str, StoredRendition] = {}
+        for rendition in renditions:
+            key = f"audio/{user_id}/{content_id}/1.{rendition.extension}"
+            await self._audio.put(key, rendition.data, rendition.mime_type)
+            stored[rendition.format] = StoredRendition(rendition.format, key,
+                                                       rendition.mime_type, len(rendition.data))
+        mp3 = stored.get(AudioFormat.MP3.value) or next(iter(stored.values()))
+        item = ContentItem(
+            id=content_id, user_id=user_id, content_type=content_type, state=ItemState.READY,
+            request_id=request_id, cost=0, brief=Brief(content_type=content_type),
+            created_at=now, updated_at=now, title=title.strip()[:120] or "Recording",
+            audio_key=mp3.key, audio_mime_type=mp3.mime_type,
+            audio_duration_ms=analysis.duration_ms, audio_bytes=mp3.size, audio_version=1,
+            renditions=stored, voice="uploaded")
+        measurement = Measurement(analysis.duration_ms, analysis.integrated_lufs,
+                                  analysis.sample_peak_dbfs, analysis.true_peak_dbtp)
+        details = AudioDetails(content_id=content_id, version=1,
+                               measurements={f: measurement for f in stored},
+                               silences=analysis.silences, waveform=analysis.waveform,
+                               captions=(), voice="uploaded")
+        async with self._uow() as uow:
+            try:
+                await uow.items.add(item)
+            except AlreadyExists:
+                earlier = await uow.items.get_by_request(request_id)
+                if earlier is None or earlier.user_id != user_id:
+                    raise
+                return earlier
+            await uow.details.put(details)
+            await uow.outbox.add(ContentReady(occurred_at=now, content_id=content_id,
+                                              user_id=user_id, content_type=content_type))
+            await uow.commit()
+        await self._audio.delete_prefix(object_key)
+        return item
+
     async def audio_url(self, key: str, ttl: timedelta) -> str:
         return await self._audio.signed_url(key, int(ttl.total_seconds()))
 
@@ -662,3 +724,33 @@ def file_stem(title: str) -> str:
 
 def _not_found() -> NotFound:
     return NotFound("no such content", reason="CONTENT_NOT_FOUND")
+
+
+#: What an uploaded recording may be.
+IMPORT_MIN_SECONDS = 10
+IMPORT_MAX_SECONDS = 30 * 60
+IMPORT_QUIETEST_LUFS = -30.0
+IMPORT_LOUDEST_LUFS = -8.0
+IMPORT_MAX_TRUE_PEAK_DBTP = 0.0
+
+
+def check_import(analysis: ImportedAudio | None) -> None:
+    """INVALID_ARGUMENT with the reason a recording is not fit to play."""
+    if analysis is None:
+        raise InvalidArgument("the file is not audio that can be played", reason="NOT_AUDIO")
+    seconds = analysis.duration_ms / 1000
+    if seconds < IMPORT_MIN_SECONDS:
+        raise InvalidArgument(f"a recording lasts at least {IMPORT_MIN_SECONDS} s",
+                              reason="AUDIO_TOO_SHORT")
+    if seconds > IMPORT_MAX_SECONDS:
+        raise InvalidArgument(f"a recording lasts at most {IMPORT_MAX_SECONDS // 60} minutes",
+                              reason="AUDIO_TOO_LONG")
+    if analysis.integrated_lufs < IMPORT_QUIETEST_LUFS:
+        raise InvalidArgument(
+            f"the recording is too quiet ({analysis.integrated_lufs:.1f} LUFS; at least "
+            f"{IMPORT_QUIETEST_LUFS:g})", reason="AUDIO_TOO_QUIET")
+    if (analysis.integrated_lufs > IMPORT_LOUDEST_LUFS
+            or analysis.true_peak_dbtp > IMPORT_MAX_TRUE_PEAK_DBTP):
+        raise InvalidArgument(
+            f"the recording is too loud or clips ({analysis.integrated_lufs:.1f} LUFS, true "
+            f"peak {analysis.true_peak_dbtp:.1f} dBTP)", reason="AUDIO_TOO_LOUD")

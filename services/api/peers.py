@@ -65,12 +65,19 @@ class Peer:
 def peer_error(error: grpc.aio.AioRpcError) -> Exception:
     """A peer's refusal as the domain error it was (code and ErrorInfo reason
     kept: FAILED_PRECONDITION, RESOURCE_EXHAUSTED, or UNAVAILABLE with a
-    reason), so the caller's own request path answers it the same way; any
+    reason, or INVALID_ARGUMENT), so the caller's own request path answers it
+    the same way; any
     other failure stays a transport error (INTERNAL, or retried by a job)."""
     from google.rpc import error_details_pb2
     from grpc_status import rpc_status
 
-    from core.shared.errors import DomainError, FailedPrecondition, ResourceExhausted, Unavailable
+    from core.shared.errors import (
+        DomainError,
+        FailedPrecondition,
+        InvalidArgument,
+        ResourceExhausted,
+        Unavailable,
+    )
 
     reason = ""
     status = rpc_status.from_call(error)  # type: ignore[arg-type]
@@ -80,7 +87,8 @@ def peer_error(error: grpc.aio.AioRpcError) -> Exception:
             reason = info.reason
     kinds: dict[grpc.StatusCode, type[DomainError]] = {
         grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
-        grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted}
+        grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+        grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument}
     if reason:
         kinds[grpc.StatusCode.UNAVAILABLE] = Unavailable
     kind = kinds.get(error.code())

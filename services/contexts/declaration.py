@@ -88,6 +88,9 @@ class HttpRoute:
     #: the edge otherwise refuses with 415 (bodies must be JSON); the body
     #: size limit still applies.
     forms: bool = False
+    #: A large body streamed to the handler (an upload): the edge neither
+    #: buffers it nor applies its body rules; the handler caps its size.
+    stream_body: bool = False
 
 
 @dataclass

@@ -468,6 +468,9 @@ def _http_routes(contexts: Sequence[str], http_contexts: Collection[str],
                     "safe_regex": {"regex": "|".join(http.methods)}}}]
                 if http.forms:
                     per_filter["waqup.request_rules"] = off
+                if http.stream_body:
+                    per_filter.update({"waqup.body": off, "waqup.route_body": off,
+                                       "waqup.request_rules": off})
                 action["timeout"] = _seconds(http.timeout_seconds)
             routes.append({"name": f"{name}.{http.name}", "match": match, "route": action,
                            "typed_per_filter_config": per_filter})

@@ -254,10 +254,10 @@ def build(settings: Settings | None = None, contexts: Collection[str] | None = N
                      scheduler=scheduler)
 
 
-#: Contexts of the creation pipeline, and what of the shared creation
-#: infrastructure each needs.
+#: What of the shared creation infrastructure each context needs (the
+#: catalog: the object store's upload URLs).
 _NEEDS_QUEUE = {"library", "audio"}
-_NEEDS_OBJECTS = {"library", "audio"}
+_NEEDS_OBJECTS = {"library", "audio", "catalog"}
 _NEEDS_SESSIONS = {"conversation"}
 MEDIA_KEY_FILE = "media-url.key"
 

@@ -387,3 +387,27 @@ async def test_s3_check_refuses_an_unreachable_endpoint() -> None:
     with pytest.raises(RuntimeError, match="unreachable"):
         await store.check()
     await store.close()
+
+
+async def test_s3_upload_url_takes_a_put(s3_case: Case) -> None:
+    import httpx
+
+    url = await s3_case.store.upload_url("uploads/u1/up1", timedelta(minutes=10))
+    async with httpx.AsyncClient(timeout=10) as client:
+        assert (await client.put(url, content=DATA)).status_code == 200
+    assert await s3_case.store.get("uploads/u1/up1") == DATA
+
+
+async def test_fs_upload_url_is_for_uploads_only(fs_case: Case) -> None:
+    store, signer, clock = _fs(fs_case)
+    url = await store.upload_url("uploads/u1/up1", timedelta(minutes=10))
+    assert url.startswith("https://media.waqup.test/v1/uploads/uploads/u1/up1?")
+    key, expires, signature = _url_parts(url.replace("/v1/uploads/", "/v1/media/"))
+    assert signer.verify_upload(key, expires, signature) is None
+    # An upload signature does not read, and a read signature does not upload.
+    assert signer.verify(key, expires, signature) == "bad_signature"
+    read = await store.signed_url(key, timedelta(minutes=10))
+    _, read_expires, read_signature = _url_parts(read)
+    assert signer.verify_upload(key, read_expires, read_signature) == "bad_signature"
+    clock.advance(timedelta(minutes=10))
+    assert signer.verify_upload(key, expires, signature) == "expired"

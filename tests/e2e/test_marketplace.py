@@ -545,3 +545,81 @@ async def test_a_membership_plays_members_only_packs_until_it_lapses(edge: RealE
     assert subscription["state"] == "SUBSCRIPTION_STATE_ENDED"
     gone = await edge.client.post("/v1/users/me/subscription:cancel", headers=member, json={})
     assert (gone.status_code, reason(gone)) == (400, "SUBSCRIPTION_ENDED")
+
+
+def wav(seconds: float, amplitude: float, rate: int = 22050) -> bytes:
+    """A mono 16-bit WAV of a slowly swelling 220 Hz tone (or silence)."""
+    import io
+    import math
+    import wave
+
+    frames = bytearray()
+    for n in range(int(seconds * rate)):
+        swell = 0.75 + 0.25 * math.sin(2 * math.pi * 0.2 * n / rate)
+        value = amplitude * swell * math.sin(2 * math.pi * 220 * n / rate)
+        frames += int(value * 32767).to_bytes(2, "little", signed=True)
+    out = io.BytesIO()
+    with wave.open(out, "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(rate)
+        file.writeframes(bytes(frames))
+    return out.getvalue()
+
+
+async def test_an_uploaded_recording_is_checked_and_joins_the_pack(edge: RealEdge) -> None:
+    creator, _ = await register(edge)
+    assert (await edge.client.post("/v1/creators", headers=creator,
+                                   json={"display_name": "Ana"})).status_code == 200
+    pack = (await edge.client.post("/v1/packs", headers=creator, json={
+        "title": "Recorded calm", "description": "Recorded by hand",
+        "price_type": "PRICE_TYPE_FREE"})).json()
+
+    async def upload(data: bytes | None, title: str = "Evening breath") -> httpx.Response:
+        made = await edge.client.post(f"/v1/{pack['name']}/uploads", headers=creator, json={
+            "title": title, "content_type": "CONTENT_TYPE_GUIDED_MEDITATION"})
+        assert made.status_code == 200, made.text
+        slot = made.json()
+        assert slot["max_size_bytes"] > 1_000_000
+        if data is not None:
+            put = await edge.client.put(slot["upload_uri"], content=data,
+                                        headers={"content-type": "audio/wav"})
+            assert put.status_code == 201, put.text
+        return await edge.client.post(f"/v1/{pack['name']}/items", headers=creator,
+                                      json={"upload": slot["name"]})
+
+    for data, expected in ((None, "UPLOAD_MISSING"), (b"not audio at all" * 100, "NOT_AUDIO"),
+                           (wav(3, 0.3), "AUDIO_TOO_SHORT"), (wav(12, 0.0), "AUDIO_TOO_QUIET"),
+                           (wav(12, 1.0), "AUDIO_TOO_LOUD")):
+        refused = await upload(data)
+        assert refused.status_code == 400, (expected, refused.text)
+        assert reason(refused) == expected
+    added = await upload(wav(15, 0.25))
+    assert added.status_code == 200, added.text
+    item = added.json()
+    assert item["title"] == "Evening breath"
+    assert item["content_type"] == "CONTENT_TYPE_GUIDED_MEDITATION"
+    assert 14.5 <= float(item["duration"].rstrip("s")) <= 15.5
+    # It is an item of the creator's library now, READY, with both renditions.
+    content = (await edge.client.get(f"/v1/{item['content']}", headers=creator)).json()
+    assert content["state"] == "CONTENT_STATE_READY" and content["cost"] == 0
+    for fmt in ("FORMAT_MP3", "FORMAT_OGG_OPUS"):
+        playback = await edge.client.get(f"/v1/{item['content']}/playback", headers=creator,
+                                         params={"format": fmt})
+        assert playback.status_code == 200, playback.text
+        async with httpx.AsyncClient(timeout=10) as player:
+            assert (await player.get(playback.json()["uri"])).status_code == 200
+    report = (await edge.client.get(f"/v1/{item['content']}/audioReport",
+                                    headers=creator)).json()
+    assert report
+    published = await edge.client.post(f"/v1/{pack['name']}:publish", headers=creator, json={})
+    assert published.status_code == 200, published.text
+    # A forged or altered upload URL stores nothing.
+    slot = (await edge.client.post(f"/v1/{pack['name']}/uploads", headers=creator, json={
+        "title": "x", "content_type": "CONTENT_TYPE_RITUAL"})).json()
+    forged = slot["upload_uri"].replace("signature=", "signature=A")
+    assert (await edge.client.put(forged, content=b"x")).status_code == 403
+    stranger, _ = await register(edge)
+    other = await edge.client.post(f"/v1/{pack['name']}/uploads", headers=stranger, json={
+        "title": "x", "content_type": "CONTENT_TYPE_RITUAL"})
+    assert other.status_code in (403, 404)

@@ -247,6 +247,19 @@ async def test_a_pack_is_published_bought_and_played_across_processes(
     added = await mesh.client.post(f"/v1/{pack['name']}/items", headers=creator,
                                    json={"content": content})  # catalog -> library
     assert added.status_code == 200, added.text
+    # An uploaded recording: a presigned PUT straight to S3, then the library
+    # (another process) measures and encodes it.
+    slot = (await mesh.client.post(f"/v1/{pack['name']}/uploads", headers=creator, json={
+        "title": "Breath", "content_type": "CONTENT_TYPE_GUIDED_MEDITATION"})).json()
+    assert "X-Amz-Signature=" in slot["upload_uri"]
+    from tests.e2e.test_marketplace import wav
+
+    async with httpx.AsyncClient(timeout=15) as uploader:
+        put = await uploader.put(slot["upload_uri"], content=wav(12, 0.25))
+    assert put.status_code == 200, put.text
+    uploaded = await mesh.client.post(f"/v1/{pack['name']}/items", headers=creator,
+                                      json={"upload": slot["name"]})
+    assert uploaded.status_code == 200, uploaded.text
     published = await mesh.client.post(f"/v1/{pack['name']}:publish", headers=creator, json={})
     assert published.status_code == 200, published.text
 

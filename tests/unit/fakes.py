@@ -215,6 +215,7 @@ class FakeTextJobs:
 class FakeAudioUrls:
     def __init__(self) -> None:
         self.deleted: list[str] = []
+        self.objects: dict[str, bytes] = {}
 
     async def signed_url(self, key: str, expires_in_seconds: int,
                          download_name: str | None = None) -> str:
@@ -223,7 +224,15 @@ class FakeAudioUrls:
 
     async def delete_prefix(self, prefix: str) -> int:
         self.deleted.append(prefix)
+        for key in [k for k in self.objects if k.startswith(prefix)]:
+            del self.objects[key]
         return 1
+
+    async def get(self, key: str) -> bytes | None:
+        return self.objects.get(key)
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        self.objects[key] = data
 
 
 class YieldingUow:

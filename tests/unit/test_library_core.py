@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ from core.library.service import (
     credits_request,
     metadata_key,
 )
-from core.shared.creation import Depth, Pace
+from core.shared.creation import ContentType, Depth, Pace
 from core.shared.errors import (
     DomainError,
     FailedPrecondition,
@@ -605,3 +606,56 @@ async def test_a_failed_creation_plays_no_preview(w: World) -> None:
     with pytest.raises(FailedPrecondition) as raised:
         await w.service.playback(USER, item.id)
     assert raised.value.reason == "AUDIO_NOT_READY"
+
+
+class FakeImporter:
+    """Measures every upload as `analysis` (None: not audio); encodes two renditions."""
+
+    def __init__(self, analysis: Any) -> None:
+        self.analysis = analysis
+        self.encoded = 0
+
+    async def analyze(self, data: bytes, max_seconds: float) -> Any:
+        return self.analysis
+
+    async def encode(self, data: bytes) -> list[Any]:
+        from ports.library import ImportedRendition
+
+        self.encoded += 1
+        return [ImportedRendition("mp3", "mp3", "audio/mpeg", b"mp3" + data),
+                ImportedRendition("ogg_opus", "opus", "audio/ogg", b"ogg" + data)]
+
+
+async def test_an_upload_becomes_a_ready_free_item_once_and_unfit_ones_are_refused() -> None:
+    from ports.library import ImportedAudio
+
+    def measured(seconds: float, lufs: float, peak: float = -3.0) -> ImportedAudio:
+        return ImportedAudio(round(seconds * 1000), lufs, peak, peak, (), (0.5,) * 200)
+
+    importer = FakeImporter(measured(60, -18))
+    w = library_world(importer=importer)
+    w.audio.objects["uploads/u/1"] = b"RIFF..."
+    with pytest.raises(FailedPrecondition, match="uploaded"):
+        await w.service.import_audio(USER, "upload:0", "uploads/u/none", "T",
+                                     ContentType.GUIDED_MEDITATION)
+    item = await w.service.import_audio(USER, "upload:1", "uploads/u/1", "  Evening  ",
+                                        ContentType.GUIDED_MEDITATION)
+    assert (item.state, item.cost, item.audio_duration_ms) == (ItemState.READY, 0, 60_000)
+    assert set(item.renditions) == {"mp3", "ogg_opus"}
+    assert "uploads/u/1" not in w.audio.objects  # the upload is gone, its renditions stay
+    again = await w.service.import_audio(USER, "upload:1", "uploads/u/1", "x",
+                                         ContentType.RITUAL)
+    assert again.id == item.id and importer.encoded == 1
+    with pytest.raises(NotFound):  # someone else's request id
+        await w.service.import_audio(OTHER, "upload:1", "uploads/u/1", "x", ContentType.RITUAL)
+    for analysis, reason in ((None, "NOT_AUDIO"), (measured(5, -18), "AUDIO_TOO_SHORT"),
+                             (measured(31 * 60, -18), "AUDIO_TOO_LONG"),
+                             (measured(60, -40), "AUDIO_TOO_QUIET"),
+                             (measured(60, -5), "AUDIO_TOO_LOUD"),
+                             (measured(60, -18, peak=0.5), "AUDIO_TOO_LOUD")):
+        importer.analysis = analysis
+        w.audio.objects["uploads/u/2"] = b"data"
+        with pytest.raises(InvalidArgument) as refused:
+            await w.service.import_audio(USER, f"upload:{reason}:{analysis}", "uploads/u/2",
+                                         "T", ContentType.AFFIRMATION)
+        assert refused.value.reason == reason

@@ -13,7 +13,13 @@ from core.catalog.model import (
 from core.catalog.recommend import Completion
 from services.api.creation import CONTENT_TYPE_FROM_PB, resource_id
 from services.contexts.catalog import events, wiring
-from services.contexts.declaration import BuiltContext, Consumes, ContextDeclaration, Publishes
+from services.contexts.declaration import (
+    BuiltContext,
+    Consumes,
+    ContextDeclaration,
+    HttpRoute,
+    Publishes,
+)
 from services.gen.waqup.catalog.v1 import catalog_pb2, events_pb2
 from services.gen.waqup.library.v1 import events_pb2 as library_events
 from services.gen.waqup.payments.v1 import events_pb2 as payments_events
@@ -89,5 +95,8 @@ DECLARATION = ContextDeclaration(
                        payments_events.MembershipChanged, "catalog", _membership_changed),
               Consumes("waqup.library.practice.completed.v1", library_events.PracticeCompleted,
                        "catalog", _practice_completed)),
+    # Embedded mode's upload URLs (S3's are presigned PUTs to the bucket).
+    http_routes=(HttpRoute("upload", r"/v1/uploads/[A-Za-z0-9._/-]+", token=False,
+                           methods=("PUT",), stream_body=True, timeout_seconds=300.0),),
     build=wiring.build,
 )

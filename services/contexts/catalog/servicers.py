@@ -26,6 +26,7 @@ from services.api.convert import duration, minor_units, money, timestamp, user_s
 from services.api.creation import CONTENT_TYPE_FROM_PB, CONTENT_TYPE_TO_PB, resource_id
 from services.api.filters import filter_terms
 from services.api.pagination import PageTokens
+from services.contexts.catalog.uploads import MAX_UPLOAD_BYTES
 from services.gen.waqup.catalog.v1 import catalog_pb2 as pb
 from services.gen.waqup.catalog.v1 import catalog_pb2_grpc as rpc
 from services.gen.waqup.common.v1 import creation_pb2 as common
@@ -144,6 +145,15 @@ def search_query(request: pb.SearchPacksRequest, offset: int, limit: int) -> Sea
                        limit=limit)
 
 
+def _upload_id(name: str, pack_id: uuid.UUID) -> uuid.UUID:
+    """The upload of `packs/{pack}/uploads/{upload}` (of this pack)."""
+    pack_part, sep, upload = name.partition("/uploads/")
+    if not sep or resource_id(pack_part, "packs", "upload") != pack_id:
+        raise InvalidArgument("upload must be packs/{pack}/uploads/{upload} of this pack",
+                              reason="INVALID_NAME", metadata={"field": "upload"})
+    return resource_id(f"uploads/{upload}", "uploads", "upload")
+
+
 def _creator_id(name: str) -> uuid.UUID:
     """`creators/me` (the caller) or `creators/{id}`."""
     if name == "creators/me":
@@ -235,9 +245,32 @@ class PackServicer(rpc.PackServiceServicer):
                           context: grpc.aio.ServicerContext) -> pb.PackItem:
         user_id = current_principal().user_id
         pack_id = resource_id(request.parent, "packs", "parent")
-        item = await self._catalog.add_item(user_id, pack_id,
-                                            resource_id(request.content, "contents", "content"))
+        if bool(request.content) == bool(request.upload):
+            raise InvalidArgument("name exactly one of content and upload",
+                                  reason="INVALID_ARGUMENT", metadata={"field": "content"})
+        if request.upload:
+            item = await self._catalog.add_upload(user_id, pack_id,
+                                                  _upload_id(request.upload, pack_id))
+        else:
+            item = await self._catalog.add_item(
+                user_id, pack_id, resource_id(request.content, "contents", "content"))
         return item_pb(pack_id, item)
+
+    async def CreateUpload(self, request: pb.CreateUploadRequest,
+                           context: grpc.aio.ServicerContext) -> pb.Upload:
+        user_id = current_principal().user_id
+        pack_id = resource_id(request.parent, "packs", "parent")
+        content_type = CONTENT_TYPE_FROM_PB.get(request.upload.content_type)
+        if content_type is None:
+            raise InvalidArgument("upload.content_type must be a ContentType",
+                                  reason="INVALID_ARGUMENT",
+                                  metadata={"field": "upload.content_type"})
+        upload, url = await self._catalog.create_upload(user_id, pack_id, request.upload.title,
+                                                        content_type)
+        return pb.Upload(name=f"packs/{pack_id}/uploads/{upload.id}", title=upload.title,
+                         content_type=CONTENT_TYPE_TO_PB[upload.content_type], upload_uri=url,
+                         expire_time=timestamp(upload.expires_at),
+                         max_size_bytes=MAX_UPLOAD_BYTES)
 
     async def ListPackItems(self, request: pb.ListPackItemsRequest,
                             context: grpc.aio.ServicerContext) -> pb.ListPackItemsResponse:

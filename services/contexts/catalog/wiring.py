@@ -10,6 +10,7 @@ from core.catalog.service import CatalogService
 from services.api.peers import Peer, ServiceTokens, peer_target
 from services.contexts.catalog import peers
 from services.contexts.catalog.servicers import AccessServicer, CreatorServicer, PackServicer
+from services.contexts.catalog.uploads import upload_handler
 from services.contexts.declaration import BuiltContext
 from services.runtime.infrastructure import Infrastructure
 from services.runtime.scheduler import Job
@@ -83,13 +84,16 @@ def build(infra: Infrastructure) -> BuiltContext:
     library: Any = (peers.LocalLibrary(local_library) if local_library
                     else peers.RemoteLibrary(_peer(infra, "library")))
     service = CatalogService(infra.notifying(uow), infra.clock, search_index(infra),
-                             infra.cache, library, embedder(infra))
+                             infra.cache, library, embedder(infra), upload_urls=infra.objects)
+    http = {}
+    if infra.url_signer is not None and hasattr(infra.objects, "path_for"):
+        http["upload"] = upload_handler(infra.objects, infra.url_signer)
     jobs = []
     if infra.settings.search_popularity_refresh_seconds:
         jobs.append(Job("catalog.refresh-popularity",
                         infra.settings.search_popularity_refresh_seconds,
                         service.refresh_popularity, counts="packs re-indexed"))
-    return BuiltContext(service=service, uow=uow, jobs=jobs, servicers={
+    return BuiltContext(service=service, uow=uow, jobs=jobs, http=http, servicers={
         "CreatorService": CreatorServicer(service),
         "PackService": PackServicer(service, infra.page_tokens),
         "AccessService": AccessServicer(service)})

@@ -138,6 +138,12 @@ class StoredAudio:
     async def delete_prefix(self, prefix: str) -> int:
         return await self._objects.delete_prefix(prefix)
 
+    async def get(self, key: str) -> bytes | None:
+        return await self._objects.get(key)
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        await self._objects.put(key, data, content_type)
+
 
 class LocalMarket:
     """The catalog's CheckAccess, in process."""

@@ -448,6 +448,17 @@ class CreationServicer(rpc.CreationServiceServicer):
         return content_pb(await self._library.get(user_id, resource_id(request.name,
                                                                         "contents")))
 
+    async def ImportAudio(self, request: pb.ImportAudioRequest,
+                          context: grpc.aio.ServicerContext) -> pb.Content:
+        content_type = CONTENT_TYPE_FROM_PB.get(request.content_type)
+        if content_type is None:
+            raise InvalidArgument("content_type must be a ContentType", reason="INVALID_ARGUMENT",
+                                  metadata={"field": "content_type"})
+        item = await self._library.import_audio(
+            resource_id(request.parent, "users", "parent"), request.request_id,
+            request.object_key, request.title, content_type)
+        return content_pb(item)
+
     async def ListCreationTitles(self, request: pb.ListCreationTitlesRequest,
                                  context: grpc.aio.ServicerContext,
                                  ) -> pb.ListCreationTitlesResponse:

@@ -32,6 +32,15 @@ def _peer(infra: Infrastructure, context: str) -> Peer:
     return peer
 
 
+def _importer() -> Any:
+    """Uploaded recordings are measured and encoded like rendered audio."""
+    from adapters.audio.importer import PyAvImporter
+    from adapters.audio.mp3 import LameMp3Encoder
+    from adapters.audio.opus import OpusEncoder
+
+    return PyAvImporter({"mp3": LameMp3Encoder(), "ogg_opus": OpusEncoder()})
+
+
 def build(infra: Infrastructure) -> BuiltContext:
     if infra.store is not None:
         from adapters.memory.library import memory_library_uow
@@ -64,7 +73,8 @@ def build(infra: Infrastructure) -> BuiltContext:
         creations_per_hour=settings.creations_per_hour,
         playback_ttl_seconds=settings.playback_url_ttl_seconds,
         rerender_cost=settings.credit_cost_rerender,
-        metadata_ttl_seconds=settings.playback_cache_seconds, access=market)
+        metadata_ttl_seconds=settings.playback_cache_seconds, access=market,
+        importer=_importer())
     practice = PracticeService(infra.notifying(uow), infra.clock, access=market)
     organiser = Organiser(infra.notifying(uow), infra.clock)
     from services.runtime.bootstrap import media_url_key  # (bootstrap imports the contexts)

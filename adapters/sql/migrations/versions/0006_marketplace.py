@@ -102,6 +102,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_entitlements"),
     )
     op.create_table(
+        "pack_uploads",
+        sa.Column("id", sa.Uuid, nullable=False),
+        sa.Column("pack_id", sa.Uuid, nullable=False),
+        sa.Column("creator_id", sa.Uuid, nullable=False),
+        sa.Column("title", sa.String(120), nullable=False),
+        sa.Column("content_type", sa.String(32), nullable=False),
+        sa.Column("object_key", sa.String(300), nullable=False),
+        _time("created_at"), _time("expires_at"),
+        sa.Column("content_id", sa.Uuid, nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_pack_uploads"),
+    )
+    op.create_table(
         "catalog_completions",
         sa.Column("id", sa.Uuid, nullable=False),
         sa.Column("user_id", sa.Uuid, nullable=False),
@@ -225,6 +237,6 @@ def downgrade() -> None:
         op.drop_index(name, table_name=table)
     for table in ("member_plays", "reward_transactions", "reward_accounts", "stripe_events",
                   "subscriptions", "purchases", "checkout_sessions", "search_state",
-                  "catalog_completions",
+                  "catalog_completions", "pack_uploads",
                   "entitlements", "pack_items", "packs", "creators"):
         op.drop_table(table)
