@@ -75,8 +75,10 @@ class Subscriptions(Protocol):
         """Locked until the unit of work ends."""
         ...
 
-    async def latest_for_user(self, user_id: uuid.UUID) -> Subscription | None:
-        """The person's newest membership (any state)."""
+    async def latest_for_user(self, user_id: uuid.UUID,
+                              pack_id: uuid.UUID | None = None) -> Subscription | None:
+        """The person's newest membership (any state); with `pack_id`, their
+        newest subscription to that pack."""
         ...
 
     async def save(self, subscription: Subscription) -> None: ...

@@ -11,7 +11,7 @@ from datetime import datetime
 from adapters.memory.credits import MemoryProcessedEvents
 from adapters.memory.outbox import MemoryOutbox
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork, Tables, stored, utc
-from core.catalog.model import Creator, Entitlement, Pack, PackState, PriceType, Upload
+from core.catalog.model import Creator, Entitlement, Pack, PackState, Upload
 from core.catalog.recommend import Completion
 from core.shared.errors import AlreadyExists
 from ports.common import EventCodec, TraceContext, no_trace_context
@@ -109,7 +109,7 @@ class MemoryPacks:
 
     async def listed_members_only(self) -> list[Pack]:
         return [copy.deepcopy(p) for p in self._rows.values()
-                if p.state is PackState.PUBLISHED and p.price.type is PriceType.SUBSCRIPTION]
+                if p.state is PackState.PUBLISHED and p.price.members_only]
 
     async def list_by_creator(self, creator_id: uuid.UUID) -> list[Pack]:
         return sorted((copy.deepcopy(p) for p in self._rows.values()

@@ -89,8 +89,9 @@ class MemorySubscriptions:
                 return copy.copy(row)
         return None
 
-    async def latest_for_user(self, user_id: uuid.UUID) -> Subscription | None:
-        mine = [r for r in self._rows.values() if r.user_id == user_id]
+    async def latest_for_user(self, user_id: uuid.UUID,
+                              pack_id: uuid.UUID | None = None) -> Subscription | None:
+        mine = [r for r in self._rows.values() if r.user_id == user_id and r.pack_id == pack_id]
         return copy.copy(max(mine, key=lambda r: r.id)) if mine else None
 
     async def save(self, subscription: Subscription) -> None:

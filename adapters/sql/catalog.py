@@ -29,6 +29,7 @@ from core.catalog.model import (
     Creator,
     Entitlement,
     EntitlementSource,
+    Interval,
     Pack,
     PackItem,
     PackState,
@@ -49,7 +50,8 @@ def _creator(row: Any) -> Creator:
 
 
 def _pack(row: Any, items: list[PackItem]) -> Pack:
-    price = Price(PriceType(row.price_type), row.price_minor, row.currency)
+    price = Price(PriceType(row.price_type), row.price_minor, row.currency,
+                  Interval(row.interval) if row.interval else None)
     return Pack(id=row.id, creator_id=row.creator_id, title=row.title,
                 description=row.description, price=price, tags=tuple(row.tags),
                 state=PackState(row.state), created_at=row.created_at,
@@ -63,6 +65,7 @@ def _pack_values(pack: Pack) -> dict[str, Any]:
         "creator_id": pack.creator_id, "title": pack.title, "description": pack.description,
         "price_type": pack.price.type.value, "price_minor": pack.price.amount_minor,
         "currency": pack.price.currency,
+        "interval": pack.price.interval.value if pack.price.interval else None,
         "tags": list(pack.tags), "state": pack.state.value,
         "request_id": pack.request_id or None, "popularity": pack.popularity,
         "indexed_popularity": pack.indexed_popularity,
@@ -202,7 +205,7 @@ class SqlPacks:
     async def listed_members_only(self) -> list[Pack]:
         return await self._load(select(packs).where(
             packs.c.state == PackState.PUBLISHED.value,
-            packs.c.price_type == PriceType.SUBSCRIPTION.value))
+            packs.c.price_type == PriceType.SUBSCRIPTION.value, packs.c.price_minor == 0))
 
     async def list_by_creator(self, creator_id: uuid.UUID) -> list[Pack]:
         return await self._load(select(packs).where(packs.c.creator_id == creator_id)

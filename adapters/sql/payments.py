@@ -38,10 +38,11 @@ from ports.common import EventCodec, TraceContext, no_trace_context
 
 _CHECKOUT_FIELDS = ("user_id", "pack_id", "creator_id", "bundle_id", "credits", "product_name",
                     "amount_minor", "currency", "mode", "provider_id", "url", "purchase_id",
-                    "created_at", "expires_at", "plan_id")
+                    "created_at", "expires_at", "plan_id", "interval")
 _SUBSCRIPTION_FIELDS = ("user_id", "plan_id", "provider_id", "checkout_id",
                         "current_period_end", "cancel_at_period_end", "created_at",
-                        "updated_at")
+                        "updated_at", "pack_id", "creator_id", "interval", "amount_minor",
+                        "currency")
 _PURCHASE_FIELDS = ("user_id", "checkout_id", "pack_id", "creator_id", "bundle_id", "credits",
                     "amount_minor", "currency", "created_at", "refunded_at")
 
@@ -166,9 +167,12 @@ class SqlSubscriptions:
             .with_for_update())).first()
         return self._row(row) if row else None
 
-    async def latest_for_user(self, user_id: uuid.UUID) -> Subscription | None:
+    async def latest_for_user(self, user_id: uuid.UUID,
+                              pack_id: uuid.UUID | None = None) -> Subscription | None:
+        pack = (subscriptions.c.pack_id.is_(None) if pack_id is None
+                else subscriptions.c.pack_id == pack_id)
         row = (await self._conn.execute(
-            select(subscriptions).where(subscriptions.c.user_id == user_id)
+            select(subscriptions).where(subscriptions.c.user_id == user_id, pack)
             .order_by(subscriptions.c.id.desc()).limit(1))).first()
         return self._row(row) if row else None
 

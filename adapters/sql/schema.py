@@ -400,6 +400,8 @@ packs = Table(
     Column("price_type", String(16), nullable=False),
     Column("price_minor", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
+    #: A subscription pack's renewal (`month`, `year`); NULL otherwise.
+    Column("interval", String(8), nullable=True),
     Column("tags", json_type(), nullable=False),
     Column("state", String(16), nullable=False),
     #: CreatePack's idempotency key (NULL when none: NULLs never collide).
@@ -506,6 +508,7 @@ checkout_sessions = Table(
     Column("request_id", String(128), nullable=True),
     Column("purchase_id", Uuid, nullable=True),
     Column("plan_id", String(32), nullable=True),
+    Column("interval", String(8), nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("expires_at", Timestamp, nullable=False),
 )
@@ -545,6 +548,12 @@ subscriptions = Table(
     Column("cancel_at_period_end", Boolean, nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    #: A subscription to one pack (NULL: the membership), and its creator.
+    Column("pack_id", Uuid, nullable=True),
+    Column("creator_id", Uuid, nullable=True),
+    Column("interval", String(8), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
 )
 Index("ix_subscriptions_user_id_id", subscriptions.c.user_id, subscriptions.c.id)
 

@@ -37,6 +37,11 @@ class PriceType(enum.Enum):
     SUBSCRIPTION = "subscription"
 
 
+class Interval(enum.Enum):
+    MONTHLY = "month"
+    ANNUAL = "year"
+
+
 class PackState(enum.Enum):
     DRAFT = "draft"
     PUBLISHED = "published"
@@ -45,19 +50,34 @@ class PackState(enum.Enum):
 
 @dataclass(frozen=True)
 class Price:
-    """What a pack costs: integer minor units of an ISO 4217 currency for a
-    one-time purchase; nothing for a free pack or a members-only one (it
-    comes with the membership, whose plans payments sells)."""
+    """What a pack costs: integer minor units of an ISO 4217 currency, once
+    (one-time) or per `interval` (a subscription to the pack). A free pack
+    has none; so has a members-only one (a subscription without a price: it
+    comes with the waQup membership, whose plans payments sells)."""
 
     type: PriceType
     amount_minor: int = 0
     currency: str = ""
+    interval: Interval | None = None
+
+    @property
+    def members_only(self) -> bool:
+        return self.type is PriceType.SUBSCRIPTION and not self.amount_minor
+
+    @property
+    def sold(self) -> bool:
+        """Paid for through a checkout (once, or by subscription)."""
+        return self.type is PriceType.ONE_TIME or (self.type is PriceType.SUBSCRIPTION
+                                                  and bool(self.amount_minor))
 
     def problem(self) -> str | None:
         """Why this price cannot be sold, or None."""
-        if self.type is not PriceType.ONE_TIME:
-            return None if not self.amount_minor and not self.currency else \
-                f"a {self.type.value.replace('_', '-')} pack has no price"
+        if self.type is PriceType.FREE or (self.type is PriceType.SUBSCRIPTION
+                                           and not self.amount_minor and not self.currency):
+            return None if self.interval is None and not self.amount_minor else \
+                "a free or members-only pack has no price or interval"
+        if (self.type is PriceType.SUBSCRIPTION) != (self.interval is not None):
+            return "a subscription's price needs an interval, and only it has one"
         if not _CURRENCY.fullmatch(self.currency) or self.currency not in CURRENCIES:
             return f"currency must be one of {sorted(CURRENCIES)}"
         if not 50 <= self.amount_minor <= MAX_PRICE_MINOR:

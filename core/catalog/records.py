@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from core.catalog.model import Creator, Pack, PackItem, PackState, Price, PriceType
+from core.catalog.model import Creator, Interval, Pack, PackItem, PackState, Price, PriceType
 from core.shared.creation import ContentType
 
 
@@ -22,8 +22,9 @@ def _parse(value: str | None) -> datetime | None:
 def pack_record(pack: Pack) -> dict[str, Any]:
     return {
         "id": str(pack.id), "creator": str(pack.creator_id), "title": pack.title,
-        "description": pack.description, "price": [pack.price.type.value,
-                                                   pack.price.amount_minor, pack.price.currency],
+        "description": pack.description,
+        "price": [pack.price.type.value, pack.price.amount_minor, pack.price.currency,
+                  pack.price.interval.value if pack.price.interval else None],
         "tags": list(pack.tags), "state": pack.state.value, "created": _time(pack.created_at),
         "updated": _time(pack.updated_at), "published": _time(pack.published_at),
         "archived": _time(pack.archived_at), "popularity": pack.popularity,
@@ -33,11 +34,12 @@ def pack_record(pack: Pack) -> dict[str, Any]:
 
 
 def pack_from_record(record: dict[str, Any]) -> Pack:
-    kind, amount, currency = record["price"]
+    kind, amount, currency, interval = record["price"]
     return Pack(
         id=uuid.UUID(record["id"]), creator_id=uuid.UUID(record["creator"]),
         title=record["title"], description=record["description"],
-        price=Price(PriceType(kind), amount, currency), tags=tuple(record["tags"]),
+        price=Price(PriceType(kind), amount, currency, Interval(interval) if interval else None),
+        tags=tuple(record["tags"]),
         state=PackState(record["state"]), created_at=_parse(record["created"]),  # type: ignore[arg-type]
         updated_at=_parse(record["updated"]),  # type: ignore[arg-type]
         published_at=_parse(record["published"]), archived_at=_parse(record["archived"]),

@@ -513,8 +513,7 @@ class CatalogService:
         for pack in packs:
             if pack.id in active:
                 return AccessDecision(Access.ENTITLED, pack.id)
-            if (MEMBERSHIP in active and pack.listed
-                    and pack.price.type is PriceType.SUBSCRIPTION):
+            if MEMBERSHIP in active and pack.listed and pack.price.members_only:
                 return AccessDecision(Access.ENTITLED, pack.id)
         for pack in packs:
             if pack.listed and pack.price.type is PriceType.FREE:
@@ -546,9 +545,11 @@ class CatalogService:
         return entitlement
 
     async def set_membership(self, event_id: uuid.UUID, user_id: uuid.UUID, reference: str,
-                             active_until: datetime | None) -> None:
+                             active_until: datetime | None,
+                             pack_id: uuid.UUID | None = None) -> None:
         """A membership (the provider's subscription `reference`) plays every
-        listed members-only pack until `active_until`; None ends it now."""
+        listed members-only pack until `active_until`, or with `pack_id` a
+        subscription to that pack plays it; None ends it now."""
         now = self._clock.now()
         async with self._uow() as uow:
             if not await uow.processed_events.add(ACCESS_CONSUMER, event_id, now):
@@ -557,7 +558,8 @@ class CatalogService:
                 await uow.entitlements.revoke(reference, now)
             else:
                 await uow.entitlements.grant(Entitlement(
-                    user_id=user_id, pack_id=MEMBERSHIP, source=EntitlementSource.SUBSCRIPTION,
+                    user_id=user_id, pack_id=pack_id or MEMBERSHIP,
+                    source=EntitlementSource.SUBSCRIPTION,
                     reference=reference, granted_at=now, expires_at=active_until))
             await uow.commit()
 
@@ -662,7 +664,7 @@ class CatalogService:
                          owned=(p.creator_id == caller or p.id in entitled
                                 or (p.listed and p.price.type is PriceType.FREE)
                                 or (MEMBERSHIP in entitled and p.listed
-                                    and p.price.type is PriceType.SUBSCRIPTION)),
+                                    and p.price.members_only)),
                          creator_pack_count=counts.get(p.creator_id, 0)) for p in packs]
 
     @staticmethod

@@ -46,8 +46,13 @@ class SubscriptionPlan:
 
     @property
     def period(self) -> timedelta:
-        """The first period's length, until the provider says when it ends."""
-        return timedelta(days=365 if self.interval == "year" else 31)
+        return period_of(self.interval)
+
+
+def period_of(interval: str) -> timedelta:
+    """A first period's length (`month`, `year`), until the provider says
+    when it ends."""
+    return timedelta(days=365 if interval == "year" else 31)
 
 
 class SubscriptionState(enum.Enum):
@@ -62,6 +67,7 @@ class Subscription:
 
     id: uuid.UUID
     user_id: uuid.UUID
+    #: The membership's plan ("" for a pack's own subscription).
     plan_id: str
     provider_id: str
     checkout_id: uuid.UUID | None
@@ -70,6 +76,13 @@ class Subscription:
     cancel_at_period_end: bool
     created_at: datetime
     updated_at: datetime
+    #: A subscription to one pack (not the membership), and its creator.
+    pack_id: uuid.UUID | None = None
+    creator_id: uuid.UUID | None = None
+    #: `month` or `year`, and what each period costs.
+    interval: str = "month"
+    amount_minor: int = 0
+    currency: str = ""
 
     def active_until(self) -> datetime | None:
         """Until when members-only packs play; None once it ended."""
@@ -85,6 +98,8 @@ class SaleItem:
     title: str
     amount_minor: int
     currency: str
+    #: `month`/`year` for a subscription to the pack; None: sold once.
+    interval: str | None = None
 
 
 @dataclass
@@ -110,6 +125,8 @@ class CheckoutSession:
     purchase_id: uuid.UUID | None = None
     #: A membership plan (mode `subscription`).
     plan_id: str | None = None
+    #: How often a subscription renews (`month`, `year`); None: paid once.
+    interval: str | None = None
 
 
 @dataclass
@@ -187,6 +204,8 @@ class MembershipChanged(DomainEvent):
     user_id: uuid.UUID
     subscription: str
     active_until: datetime | None
+    #: A subscription to this pack only (None: the membership).
+    pack_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -200,3 +219,5 @@ class MembershipPaid(DomainEvent):
     payment: str
     amount_minor: int
     currency: str
+    #: A pack subscription's creator (the fee accrues to them); None: the membership.
+    creator_id: uuid.UUID | None = None

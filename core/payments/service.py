@@ -47,6 +47,7 @@ from core.payments.model import (
     Subscription,
     SubscriptionPlan,
     SubscriptionState,
+    period_of,
 )
 from core.payments.signature import verify
 from core.shared.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
@@ -66,6 +67,9 @@ log = logging.getLogger(__name__)
 EVENTS_CONSUMER = "payments.stripe-events"
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+#: A refund or dispute of a payment we never recorded is retried this long
+#: (its payment's events may come late), then dropped.
+UNKNOWN_PAYMENT_PATIENCE = timedelta(hours=1)
 #: How long a checkout page accepts a payment.
 CHECKOUT_TTL = timedelta(hours=24)
 
@@ -104,6 +108,7 @@ class PaymentsService:
         if found is None:
             raise NotFound("no such subscription plan")
         return found
+
     async def create_checkout(self, user_id: uuid.UUID, request_id: str, *,
                               pack_id: uuid.UUID | None = None,
                               bundle_id: str | None = None,
@@ -139,12 +144,15 @@ class PaymentsService:
             mode = CheckoutMode.SUBSCRIPTION
             what = dict(pack_id=None, creator_id=None, bundle_id=None, plan_id=plan.id,
                         credits=0, product_name=plan.display_name,
-                        amount_minor=plan.amount_minor, currency=plan.currency)
+                        amount_minor=plan.amount_minor, currency=plan.currency,
+                        interval=plan.interval)
         elif pack_id is not None:
             sale = await self._catalog.pack_for_sale(user_id, pack_id)
+            if sale.interval is not None:  # a subscription to the pack
+                mode = CheckoutMode.SUBSCRIPTION
             what = dict(pack_id=sale.pack_id, creator_id=sale.creator_id, bundle_id=None,
                         credits=0, product_name=sale.title, amount_minor=sale.amount_minor,
-                        currency=sale.currency)
+                        currency=sale.currency, interval=sale.interval)
         else:
             bundle = self._bundles.get(bundle_id or "")
             if bundle is None:
@@ -175,8 +183,7 @@ class PaymentsService:
         opened = await self._provider.create_checkout(CheckoutRequest(
             checkout_id=session.id, user_id=session.user_id, mode=CheckoutMode(session.mode),
             product_name=session.product_name, amount_minor=session.amount_minor,
-            currency=session.currency,
-            interval=self._plans[session.plan_id].interval if session.plan_id else None,
+            currency=session.currency, interval=session.interval,
             success_url=self._success_url, cancel_url=self._cancel_url,
             metadata={"user": str(session.user_id),
                       **({"pack": str(session.pack_id)} if session.pack_id else {}),
@@ -216,25 +223,30 @@ class PaymentsService:
 
     # --- the membership -----------------------------------------------------------
 
-    async def _subscription(self, user_id: uuid.UUID) -> Subscription | None:
+    async def _subscription(self, user_id: uuid.UUID,
+                            pack_id: uuid.UUID | None = None) -> Subscription | None:
         async with self._uow(read_only=True) as uow:
-            return await uow.subscriptions.latest_for_user(user_id)
+            return await uow.subscriptions.latest_for_user(user_id, pack_id)
 
-    async def get_subscription(self, user_id: uuid.UUID) -> Subscription:
-        found = await self._subscription(user_id)
+    async def get_subscription(self, user_id: uuid.UUID,
+                               pack_id: uuid.UUID | None = None) -> Subscription:
+        """The person's membership, or with `pack_id` their subscription to
+        that pack."""
+        found = await self._subscription(user_id, pack_id)
         if found is None:
-            raise NotFound("you have no subscription")
+            raise NotFound("you have no such subscription")
         return found
 
     async def subscription_by_provider(self, provider_id: str) -> Subscription | None:
         async with self._uow(read_only=True) as uow:
             return await uow.subscriptions.get_by_provider(provider_id)
 
-    async def cancel_subscription(self, user_id: uuid.UUID) -> Subscription:
-        """Stop renewing: the membership plays until its period ends. The
-        provider confirms with customer.subscription.updated, then .deleted
-        when the period ends."""
-        current = await self.get_subscription(user_id)
+    async def cancel_subscription(self, user_id: uuid.UUID,
+                                  pack_id: uuid.UUID | None = None) -> Subscription:
+        """Stop renewing: the membership (or the pack's subscription) plays
+        until its period ends. The provider confirms with
+        customer.subscription.updated, then .deleted when the period ends."""
+        current = await self.get_subscription(user_id, pack_id)
         if current.state is SubscriptionState.ENDED:
             raise FailedPrecondition("the subscription has ended", reason="SUBSCRIPTION_ENDED")
         if not current.cancel_at_period_end:
@@ -325,12 +337,14 @@ class PaymentsService:
             case PaymentFailed(checkout_id=checkout_id) if checkout_id:
                 await self._expire(uow, checkout_id)
             case ChargeRefunded(payment_intent=intent, full=True):
-                await self._take_back(uow, intent, PurchaseState.REFUNDED, "refund")
+                await self._take_back(uow, intent, PurchaseState.REFUNDED, "refund",
+                                      fact.occurred_at)
             case ChargeRefunded(payment_intent=intent, amount_refunded=refunded):
                 log.info("partial refund: access kept", extra={
                     "payment_intent": intent, "amount_refunded": refunded})
             case DisputeOpened(payment_intent=intent):
-                await self._take_back(uow, intent, PurchaseState.DISPUTED, "dispute")
+                await self._take_back(uow, intent, PurchaseState.DISPUTED, "dispute",
+                                      fact.occurred_at)
             case _:
                 log.info("provider event not acted on", extra={"kind": type(fact).__name__})
 
@@ -374,9 +388,15 @@ class PaymentsService:
             await uow.checkouts.save(session)
 
     async def _take_back(self, uow: PaymentsUnitOfWork, intent: str, state: PurchaseState,
-                         cause: str) -> None:
+                         cause: str, occurred_at: datetime) -> None:
         purchase = await uow.purchases.get_by_payment_intent(intent)
         if purchase is None:
+            if self._clock.now() - occurred_at > UNKNOWN_PAYMENT_PATIENCE:
+                # Not a purchase of ours (a subscription's invoice, or another
+                # integration's payment): stop retrying.
+                log.warning("refund or dispute of an unknown payment: ignored",
+                            extra={"payment_intent": intent})
+                return
             raise NotYetKnown(f"no purchase of payment {intent} yet")
         if purchase.state is not PurchaseState.COMPLETED:
             return
@@ -394,7 +414,8 @@ class PaymentsService:
         await uow.subscriptions.save(subscription)
         await uow.outbox.add(MembershipChanged(
             occurred_at=self._clock.now(), user_id=subscription.user_id,
-            subscription=subscription.provider_id, active_until=subscription.active_until()))
+            subscription=subscription.provider_id, active_until=subscription.active_until(),
+            pack_id=subscription.pack_id))
 
     async def _known(self, uow: PaymentsUnitOfWork, provider_id: str,
                      checkout_id: uuid.UUID | None) -> Subscription:
@@ -404,15 +425,16 @@ class PaymentsService:
         if found is not None:
             return found
         session = await uow.checkouts.get_for_update(checkout_id) if checkout_id else None
-        if session is None or session.plan_id is None:
+        if session is None or session.interval is None:
             raise NotYetKnown(f"subscription {provider_id} is not known yet")
         now = self._clock.now()
         created = Subscription(
-            id=uuid7(), user_id=session.user_id, plan_id=session.plan_id,
+            id=uuid7(), user_id=session.user_id, plan_id=session.plan_id or "",
             provider_id=provider_id, checkout_id=session.id, state=SubscriptionState.ACTIVE,
-            current_period_end=now + self._plans[session.plan_id].period
-            if session.plan_id in self._plans else now,
-            cancel_at_period_end=False, created_at=now, updated_at=now)
+            current_period_end=now + period_of(session.interval),
+            cancel_at_period_end=False, created_at=now, updated_at=now,
+            pack_id=session.pack_id, creator_id=session.creator_id, interval=session.interval,
+            amount_minor=session.amount_minor, currency=session.currency)
         await uow.subscriptions.add(created)
         if session.state is CheckoutState.OPEN:
             session.state = CheckoutState.COMPLETED
@@ -450,7 +472,8 @@ class PaymentsService:
             await uow.outbox.add(MembershipPaid(
                 occurred_at=paid.occurred_at, user_id=subscription.user_id,
                 subscription=provider_id, payment=paid.event_id,
-                amount_minor=paid.amount_minor, currency=paid.currency))
+                amount_minor=paid.amount_minor, currency=paid.currency,
+                creator_id=subscription.creator_id))
         if subscription.state is SubscriptionState.ENDED:
             return
         subscription.state = SubscriptionState.ACTIVE

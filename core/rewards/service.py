@@ -39,9 +39,10 @@ class RewardsService:
         self._share = share_percent
 
     async def accrue(self, purchase_id: uuid.UUID, creator_id: uuid.UUID, sale_amount: int,
-                     currency: str) -> RewardTransaction:
+                     currency: str, source: str = "") -> RewardTransaction:
         """The creator's share of a paid purchase, once per purchase (a second
-        call returns the first transaction)."""
+        call returns the first transaction). `source`: the provider's payment
+        when the sale is a pack subscription's fee (no purchase of ours)."""
         if sale_amount <= 0:
             raise InvalidArgument("a sale amount is positive", metadata={"field": "sale_amount"})
         currency = currency.upper()
@@ -55,7 +56,7 @@ class RewardsService:
                 id=uuid7(), creator_id=creator_id, type=RewardType.ACCRUAL, tokens=tokens,
                 balance_after=balance + tokens, currency=currency, purchase_id=purchase_id,
                 sale_amount=sale_amount, created_at=self._clock.now(),
-                share_percent=self._share)
+                share_percent=self._share, source=source)
             await uow.ledger.add(entry)
             await uow.accounts.set_balance(creator_id, currency, entry.balance_after)
             await uow.commit()

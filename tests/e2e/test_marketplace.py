@@ -89,9 +89,10 @@ def roles(token: str) -> list[str]:
 
 
 async def creator_with_pack(edge: RealEdge, title: str, price_units: int = 4,
-                            members_only: bool = False) -> dict[str, Any]:
-    """A creator, two READY items and a published pack of them (one-time, or
-    members-only)."""
+                            members_only: bool = False, monthly: bool = False,
+                            ) -> dict[str, Any]:
+    """A creator, two READY items and a published pack of them (one-time, a
+    monthly subscription, or members-only)."""
     headers, _ = await register(edge)
     me = await user_id(edge, headers)
     await edge.app.container.service("credits").grant(
@@ -105,8 +106,9 @@ async def creator_with_pack(edge: RealEdge, title: str, price_units: int = 4,
                                    json={"display_name": "Maya"})
     assert (again.status_code, reason(again)) == (409, "CREATOR_EXISTS")
     price = ({"price_type": "PRICE_TYPE_SUBSCRIPTION"} if members_only else {
-        "price_type": "PRICE_TYPE_ONE_TIME",
-        "price": {"currency_code": "EUR", "units": price_units, "nanos": 990_000_000}})
+        "price_type": "PRICE_TYPE_SUBSCRIPTION" if monthly else "PRICE_TYPE_ONE_TIME",
+        "price": {"currency_code": "EUR", "units": price_units, "nanos": 990_000_000},
+        **({"subscription_interval": "SUBSCRIPTION_INTERVAL_MONTHLY"} if monthly else {})})
     draft = await edge.client.post("/v1/packs", headers=headers, json={
         "title": title, "description": "Ten nights of slow breathing before sleep.",
         "tags": ["Sleep", "evening"], **price})
@@ -623,3 +625,45 @@ async def test_an_uploaded_recording_is_checked_and_joins_the_pack(edge: RealEdg
     other = await edge.client.post(f"/v1/{pack['name']}/uploads", headers=stranger, json={
         "title": "x", "content_type": "CONTENT_TYPE_RITUAL"})
     assert other.status_code in (403, 404)
+
+
+async def test_a_pack_of_its_own_subscription_plays_while_paid(edge: RealEdge) -> None:
+    made = await creator_with_pack(edge, "Monthly Sleep Club", price_units=2, monthly=True)
+    pack = (await edge.client.get(f"/v1/{made['pack']}", headers=made["headers"])).json()
+    assert pack["subscription_interval"] == "SUBSCRIPTION_INTERVAL_MONTHLY"
+    listener_headers = await listener(edge)
+    content = made["items"][0]
+    session = await pay(edge, listener_headers, made["pack"])  # a subscription checkout
+
+    async def plays() -> bool:
+        response = await edge.client.get(f"/v1/{content}/playback", headers=listener_headers)
+        return response.status_code == 200
+
+    await eventually(plays, "the subscriber plays the pack")
+    subscription = (await edge.client.get("/v1/users/me/subscription", headers=listener_headers,
+                                          params={"pack": made["pack"]})).json()
+    assert (subscription["state"], subscription["pack"]) == ("SUBSCRIPTION_STATE_ACTIVE",
+                                                            made["pack"])
+    # Not the membership: that one does not exist.
+    assert (await edge.client.get("/v1/users/me/subscription",
+                                  headers=listener_headers)).status_code == 404
+
+    async def rewarded() -> Any:
+        account = (await edge.client.get("/v1/creators/me/rewardAccount",
+                                         headers=made["headers"])).json()
+        return account["balances"]
+
+    # The first period's fee is the creator's sale: 70% of 2.99 EUR.
+    assert await eventually(rewarded, "the fee's reward") == [{"currency_code": "EUR",
+                                                              "tokens": "209"}]
+    cancelled = await edge.client.post("/v1/users/me/subscription:cancel",
+                                       headers=listener_headers, json={"pack": made["pack"]})
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["cancel_at_period_end"] is True
+    assert await plays()
+    assert (await edge.client.post(session["url"], data={"outcome": "lapsed"})).status_code == 200
+
+    async def ended() -> bool:
+        return not await plays()
+
+    await eventually(ended, "the lapsed subscription's access ended")

@@ -458,3 +458,21 @@ async def test_a_cached_page_holds_its_packs_and_creators_whole(catalog: Any) ->
     first, _ = await service.search(creator, SearchQuery(text="sleep"))
     again, _ = await service.search(creator, SearchQuery(text="sleep"))
     assert again == first and again[0].owned  # the caller's own pack, from the cache
+
+
+async def test_a_pack_subscription_plays_that_pack_only(catalog: Any) -> None:
+    from core.catalog.model import Interval
+
+    service, library, _, clock = catalog
+    _, monthly, item = await published(service, library, Price(
+        PriceType.SUBSCRIPTION, 299, "EUR", Interval.MONTHLY))
+    _, members_only, other_item = await published(service, library,
+                                                  Price(PriceType.SUBSCRIPTION))
+    subscriber = uuid7()
+    assert (await service.check_access(subscriber, item)).access is Access.NOT_OWNED
+    await service.set_membership(uuid7(), subscriber, "sub_9",
+                                 clock.now() + timedelta(days=31), pack_id=monthly)
+    assert (await service.check_access(subscriber, item)).allowed
+    assert not (await service.check_access(subscriber, other_item)).allowed
+    clock.advance(timedelta(days=32))  # the period ran out without a renewal
+    assert not (await service.check_access(subscriber, item)).allowed

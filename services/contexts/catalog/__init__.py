@@ -47,8 +47,9 @@ async def _membership_changed(built: BuiltContext, event_id: uuid.UUID,
                               message: payments_events.MembershipChanged) -> None:
     until = (message.active_until.ToDatetime(tzinfo=UTC)
              if message.HasField("active_until") else None)
-    await built.service.set_membership(event_id, resource_id(message.user, "users"),
-                                       message.subscription, until)
+    await built.service.set_membership(
+        event_id, resource_id(message.user, "users"), message.subscription, until,
+        resource_id(message.pack, "packs") if message.pack else None)
 
 
 async def _practice_completed(built: BuiltContext, event_id: uuid.UUID,

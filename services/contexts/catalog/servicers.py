@@ -12,6 +12,7 @@ from core.catalog.model import (
     Access,
     Creator,
     EntitlementSource,
+    Interval,
     PackItem,
     PackState,
     Price,
@@ -35,6 +36,9 @@ _PRICE_TYPE_TO_PB = {PriceType.FREE: pb.PRICE_TYPE_FREE,
                      PriceType.ONE_TIME: pb.PRICE_TYPE_ONE_TIME,
                      PriceType.SUBSCRIPTION: pb.PRICE_TYPE_SUBSCRIPTION}
 _PRICE_TYPE_FROM_PB = {v: k for k, v in _PRICE_TYPE_TO_PB.items()}
+_INTERVAL_TO_PB = {Interval.MONTHLY: pb.SUBSCRIPTION_INTERVAL_MONTHLY,
+                   Interval.ANNUAL: pb.SUBSCRIPTION_INTERVAL_ANNUAL}
+_INTERVAL_FROM_PB = {v: k for k, v in _INTERVAL_TO_PB.items()}
 _STATE_TO_PB = {PackState.DRAFT: pb.PACK_STATE_DRAFT, PackState.PUBLISHED: pb.PACK_STATE_PUBLISHED,
                 PackState.ARCHIVED: pb.PACK_STATE_ARCHIVED}
 _ACCESS_TO_PB = {Access.NOT_LISTED: pb.ACCESS_REASON_NOT_LISTED,
@@ -46,7 +50,7 @@ _ORDERS = {"": SearchOrder.RELEVANCE, "relevance": SearchOrder.RELEVANCE,
 _FILTER_HELP = ('filter must be terms `content_type = CONTENT_TYPE_...`, `price_type = '
                 'PRICE_TYPE_...`, `creator = "creators/..."`, `tag = "..."` joined by AND')
 _MASKS = {"display_name", "bio", "links"}
-_PACK_MASKS = {"title", "description", "price_type", "price", "tags"}
+_PACK_MASKS = {"title", "description", "price_type", "price", "subscription_interval", "tags"}
 
 
 def creator_pb(creator: Creator, pack_count: int = 0) -> pb.Creator:
@@ -64,7 +68,9 @@ def pack_pb(view: PackView) -> pb.Pack:
         tags=pack.tags, content_types=[CONTENT_TYPE_TO_PB[t] for t in pack.content_types],
         item_count=len(pack.items), owned=view.owned, popularity=min(pack.popularity, 2**31 - 1),
         create_time=timestamp(pack.created_at), update_time=timestamp(pack.updated_at))
-    if pack.price.type is PriceType.ONE_TIME:
+    if pack.price.interval is not None:
+        message.subscription_interval = _INTERVAL_TO_PB[pack.price.interval]
+    if pack.price.sold:
         message.price.CopyFrom(money(pack.price.amount_minor, pack.price.currency))
     if pack.published_at is not None:
         message.publish_time.CopyFrom(timestamp(pack.published_at))
@@ -98,13 +104,15 @@ def _price(message: pb.Pack) -> Price:
         raise InvalidArgument("price_type must be PRICE_TYPE_FREE, PRICE_TYPE_ONE_TIME or "
                               "PRICE_TYPE_SUBSCRIPTION", reason="INVALID_PRICE",
                               metadata={"field": "price_type"})
-    if kind is not PriceType.ONE_TIME:
-        if message.HasField("price") and (message.price.units or message.price.nanos):
-            raise InvalidArgument("only a one-time pack has a price", reason="INVALID_PRICE",
-                                  metadata={"field": "price"})
+    interval = _INTERVAL_FROM_PB.get(message.subscription_interval)
+    priced = message.HasField("price") and bool(message.price.units or message.price.nanos)
+    if kind is PriceType.FREE or (kind is PriceType.SUBSCRIPTION and not priced):
+        if priced or interval is not None:
+            raise InvalidArgument("a free or members-only pack has no price or interval",
+                                  reason="INVALID_PRICE", metadata={"field": "price"})
         return Price(kind)
     amount, currency = minor_units(message.price, "price")
-    return Price(kind, amount, currency)
+    return Price(kind, amount, currency, interval)
 
 
 def _links(values: Iterable[str]) -> tuple[str, ...]:
@@ -223,16 +231,20 @@ class PackServicer(rpc.PackServiceServicer):
         paths = _mask(request.update_mask.paths, _PACK_MASKS, {
             "title": bool(given.title), "description": bool(given.description),
             "price_type": bool(given.price_type), "price": given.HasField("price"),
+            "subscription_interval": bool(given.subscription_interval),
             "tags": bool(given.tags)})
         price = None
-        if paths & {"price_type", "price"}:
+        if paths & {"price_type", "price", "subscription_interval"}:
             current = (await self._catalog.get_pack(user_id, pack_id)).pack.price
             merged = pb.Pack(price_type=given.price_type if "price_type" in paths
                              else _PRICE_TYPE_TO_PB[current.type])
+            if "subscription_interval" in paths:
+                merged.subscription_interval = given.subscription_interval
+            elif current.interval is not None and merged.price_type == pb.PRICE_TYPE_SUBSCRIPTION:
+                merged.subscription_interval = _INTERVAL_TO_PB[current.interval]
             if "price" in paths:
                 merged.price.CopyFrom(given.price)
-            elif (current.type is PriceType.ONE_TIME
-                  and merged.price_type == pb.PRICE_TYPE_ONE_TIME):
+            elif current.sold and merged.price_type == _PRICE_TYPE_TO_PB[current.type]:
                 merged.price.CopyFrom(money(current.amount_minor, current.currency))
             price = _price(merged)
         view = await self._catalog.update_pack(user_id, pack_id, PackChanges(

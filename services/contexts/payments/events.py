@@ -87,7 +87,8 @@ def decode_refunded(message: events_pb2.PurchaseRefunded,
 def encode_membership(event: MembershipChanged) -> events_pb2.MembershipChanged:
     message = events_pb2.MembershipChanged(
         event_id=str(event.event_id), user=f"users/{event.user_id}",
-        subscription=event.subscription, change_time=timestamp(event.occurred_at))
+        subscription=event.subscription, change_time=timestamp(event.occurred_at),
+        pack=f"packs/{event.pack_id}" if event.pack_id else "")
     if event.active_until is not None:
         message.active_until.CopyFrom(timestamp(event.active_until))
     return message
@@ -99,14 +100,16 @@ def decode_membership(message: events_pb2.MembershipChanged,
         event_id=event_id, occurred_at=message.change_time.ToDatetime(tzinfo=UTC),
         user_id=resource_id(message.user, "users"), subscription=message.subscription,
         active_until=message.active_until.ToDatetime(tzinfo=UTC)
-        if message.HasField("active_until") else None)
+        if message.HasField("active_until") else None,
+        pack_id=_optional_id(message.pack, "packs"))
 
 
 def encode_membership_paid(event: MembershipPaid) -> events_pb2.MembershipPaid:
     return events_pb2.MembershipPaid(
         event_id=str(event.event_id), user=f"users/{event.user_id}",
         subscription=event.subscription, payment=event.payment,
-        amount=money(event.amount_minor, event.currency), pay_time=timestamp(event.occurred_at))
+        amount=money(event.amount_minor, event.currency), pay_time=timestamp(event.occurred_at),
+        creator=f"creators/{event.creator_id}" if event.creator_id else "")
 
 
 def decode_membership_paid(message: events_pb2.MembershipPaid,
@@ -115,4 +118,5 @@ def decode_membership_paid(message: events_pb2.MembershipPaid,
     return MembershipPaid(
         event_id=event_id, occurred_at=message.pay_time.ToDatetime(tzinfo=UTC),
         user_id=resource_id(message.user, "users"), subscription=message.subscription,
-        payment=message.payment, amount_minor=amount, currency=currency)
+        payment=message.payment, amount_minor=amount, currency=currency,
+        creator_id=_optional_id(message.creator, "creators"))

@@ -28,7 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from core.payments.facts import CheckoutMode, InvalidSignature, SubscriptionStatus
-from core.payments.model import CheckoutState
+from core.payments.model import CheckoutState, period_of
 from core.shared.errors import DomainError
 from services.api.http import status_response
 
@@ -84,8 +84,8 @@ def simulator_handler(payments: Any, sender: Any, events: Any) -> Any:
         """Send what Stripe sends for a membership's checkout; a refusal, or ""."""
         subscription = f"sub_sim_{session.id.hex}"
         now = datetime.now(UTC)
-        plan = payments.plan(session.plan_id)
-        end = now + plan.period
+        interval = session.interval or "month"
+        end = now + period_of(interval)
         common = dict(subscription=subscription, amount_minor=session.amount_minor,
                       currency=session.currency)
         if outcome == "succeeded":
@@ -97,7 +97,7 @@ def simulator_handler(payments: Any, sender: Any, events: Any) -> Any:
                 subscription=subscription, session_id=session.provider_id))
             await deliver(events.subscription_event(
                 "created", status=SubscriptionStatus.ACTIVE, current_period_start=now,
-                current_period_end=end, interval=plan.interval, checkout_id=session.id,
+                current_period_end=end, interval=interval, checkout_id=session.id,
                 **common))
             await deliver(events.invoice_paid(period_start=now, period_end=end,
                                               billing_reason="subscription_create", **common))
@@ -112,7 +112,8 @@ def simulator_handler(payments: Any, sender: Any, events: Any) -> Any:
                 return "Nothing was paid yet."
             current = await payments.subscription_by_provider(subscription)
             start = current.current_period_end if current else now
-            await deliver(events.invoice_paid(period_start=start, period_end=start + plan.period,
+            await deliver(events.invoice_paid(period_start=start,
+                                              period_end=start + period_of(interval),
                                               billing_reason="subscription_cycle", **common))
         elif outcome == "lapsed":
             if session.state is not CheckoutState.COMPLETED:
@@ -121,7 +122,7 @@ def simulator_handler(payments: Any, sender: Any, events: Any) -> Any:
                                                         attempt_count=4, **common))
             await deliver(events.subscription_event(
                 "deleted", status=SubscriptionStatus.CANCELED, current_period_start=now,
-                current_period_end=now, interval=plan.interval, checkout_id=session.id,
+                current_period_end=now, interval=interval, checkout_id=session.id,
                 **common))
         else:
             return "A membership is not refunded here."
@@ -201,12 +202,12 @@ def cancel_notifier(payments: Any, sender: Any, events: Any) -> Any:
         subscription = await payments.subscription_by_provider(subscription_id)
         if subscription is None:
             return
-        plan = payments.plan(subscription.plan_id)
         end = subscription.current_period_end
         await sender.send(events.subscription_event(
             "updated", subscription=subscription_id, status=SubscriptionStatus.ACTIVE,
-            current_period_start=end - plan.period, current_period_end=end,
-            amount_minor=plan.amount_minor, currency=plan.currency, interval=plan.interval,
+            current_period_start=end - period_of(subscription.interval), current_period_end=end,
+            amount_minor=subscription.amount_minor, currency=subscription.currency,
+            interval=subscription.interval,
             checkout_id=subscription.checkout_id, cancel_at_period_end=True,
             previous_attributes={"cancel_at_period_end": False}))
 

@@ -19,15 +19,19 @@ from services.api.peers import Peer, peer_error
 from services.gen.waqup.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 
-def _check(*, listed: bool, one_time: bool, own: bool, owned: bool) -> None:
+def _check(*, listed: bool, sold: bool, own: bool, owned: bool) -> None:
     if not listed:
         raise NotFound("no such pack")
     if own:
         raise PackNotForSale("this pack is yours")
-    if not one_time:
-        raise PackNotForSale("this pack is not sold once (free, or a subscription)")
+    if not sold:
+        raise PackNotForSale("this pack is not sold (free, or members only)")
     if owned:
         raise AlreadyExists("you own this pack already", reason="ALREADY_OWNED")
+
+
+_INTERVALS = {catalog_pb2.SUBSCRIPTION_INTERVAL_MONTHLY: "month",
+              catalog_pb2.SUBSCRIPTION_INTERVAL_ANNUAL: "year"}
 
 
 class LocalCatalog:
@@ -37,10 +41,11 @@ class LocalCatalog:
     async def pack_for_sale(self, user_id: uuid.UUID, pack_id: uuid.UUID) -> SaleItem:
         view = await self._service().get_pack(user_id, pack_id)
         pack = view.pack
-        _check(listed=pack.listed, one_time=pack.price.type.value == "one_time",
-               own=pack.creator_id == user_id, owned=view.owned)
+        _check(listed=pack.listed, sold=pack.price.sold, own=pack.creator_id == user_id,
+               owned=view.owned)
         return SaleItem(pack_id=pack.id, creator_id=pack.creator_id, title=pack.title,
-                        amount_minor=pack.price.amount_minor, currency=pack.price.currency)
+                        amount_minor=pack.price.amount_minor, currency=pack.price.currency,
+                        interval=pack.price.interval.value if pack.price.interval else None)
 
 
 class RemoteCatalog:
@@ -60,9 +65,11 @@ class RemoteCatalog:
                 raise NotFound("no such pack") from None
             raise peer_error(error) from None
         creator = resource_id(pack.creator, "creators")
-        _check(listed=pack.state == catalog_pb2.PACK_STATE_PUBLISHED,
-               one_time=pack.price_type == catalog_pb2.PRICE_TYPE_ONE_TIME,
-               own=creator == user_id, owned=pack.owned)
         amount, currency = minor_units(pack.price, "price")
+        _check(listed=pack.state == catalog_pb2.PACK_STATE_PUBLISHED,
+               sold=pack.price_type == catalog_pb2.PRICE_TYPE_ONE_TIME or (
+                   pack.price_type == catalog_pb2.PRICE_TYPE_SUBSCRIPTION and amount > 0),
+               own=creator == user_id, owned=pack.owned)
         return SaleItem(pack_id=pack_id, creator_id=creator, title=pack.title,
-                        amount_minor=amount, currency=currency)
+                        amount_minor=amount, currency=currency,
+                        interval=_INTERVALS.get(pack.subscription_interval))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import grpc
 
 from core.payments.model import (
@@ -69,11 +71,12 @@ def plan_pb(plan: SubscriptionPlan) -> pb.SubscriptionPlan:
 def subscription_pb(subscription: Subscription) -> pb.Subscription:
     return pb.Subscription(
         name=f"users/{subscription.user_id}/subscription",
-        plan=f"subscriptionPlans/{subscription.plan_id}",
+        plan=f"subscriptionPlans/{subscription.plan_id}" if subscription.plan_id else "",
         state=_SUBSCRIPTION_STATE_TO_PB[subscription.state],
         current_period_end=timestamp(subscription.current_period_end),
         cancel_at_period_end=subscription.cancel_at_period_end,
-        create_time=timestamp(subscription.created_at))
+        create_time=timestamp(subscription.created_at),
+        pack=f"packs/{subscription.pack_id}" if subscription.pack_id else "")
 
 
 def _short(name: str, collection: str, field: str) -> str:
@@ -145,6 +148,10 @@ def _me(name: str, suffix: str, field: str) -> None:
                               metadata={"field": field})
 
 
+def _pack(name: str) -> uuid.UUID | None:
+    return resource_id(name, "packs", "pack") if name else None
+
+
 class SubscriptionServicer(rpc.SubscriptionServiceServicer):
     def __init__(self, payments: PaymentsService) -> None:
         self._payments = payments
@@ -153,7 +160,7 @@ class SubscriptionServicer(rpc.SubscriptionServiceServicer):
                               context: grpc.aio.ServicerContext) -> pb.Subscription:
         _me(request.name, "/subscription", "name")
         return subscription_pb(await self._payments.get_subscription(
-            current_principal().user_id))
+            current_principal().user_id, _pack(request.pack)))
 
     async def CreateSubscription(self, request: pb.CreateSubscriptionRequest,
                                  context: grpc.aio.ServicerContext) -> pb.CheckoutSession:
@@ -167,4 +174,4 @@ class SubscriptionServicer(rpc.SubscriptionServiceServicer):
                                  context: grpc.aio.ServicerContext) -> pb.Subscription:
         _me(request.name, "/subscription", "name")
         return subscription_pb(await self._payments.cancel_subscription(
-            current_principal().user_id))
+            current_principal().user_id, _pack(request.pack)))

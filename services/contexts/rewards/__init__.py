@@ -3,6 +3,7 @@
 import uuid
 from datetime import UTC
 
+from core.rewards.model import membership_key
 from services.api.convert import minor_units
 from services.api.creation import resource_id
 from services.contexts.declaration import BuiltContext, Consumes, ContextDeclaration
@@ -39,6 +40,11 @@ async def _play_attributed(built: BuiltContext, event_id: uuid.UUID,
 async def _membership_paid(built: BuiltContext, event_id: uuid.UUID,
                            message: payments_events.MembershipPaid) -> None:
     amount, currency = minor_units(message.amount, "amount")
+    if message.creator:  # a pack's own subscription: the fee is that creator's sale
+        await built.service.accrue(membership_key(message.payment, uuid.UUID(int=0)),
+                                   resource_id(message.creator, "creators"), amount, currency,
+                                   source=message.payment)
+        return
     await built.service.share_membership(message.payment, resource_id(message.user, "users"),
                                          amount, currency,
                                          message.pay_time.ToDatetime(tzinfo=UTC))

@@ -68,6 +68,7 @@ def upgrade() -> None:
         sa.Column("price_type", sa.String(16), nullable=False),
         sa.Column("price_minor", sa.BigInteger, nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("interval", sa.String(8), nullable=True),
         sa.Column("tags", _json(), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("request_id", sa.String(128), nullable=True),
@@ -152,6 +153,7 @@ def upgrade() -> None:
         sa.Column("request_id", sa.String(128), nullable=True),
         sa.Column("purchase_id", sa.Uuid, nullable=True),
         sa.Column("plan_id", sa.String(32), nullable=True),
+        sa.Column("interval", sa.String(8), nullable=True),
         _time("created_at"), _time("expires_at"),
         sa.PrimaryKeyConstraint("id", name="pk_checkout_sessions"),
     )
@@ -183,6 +185,11 @@ def upgrade() -> None:
         _time("current_period_end"),
         sa.Column("cancel_at_period_end", sa.Boolean, nullable=False),
         _time("created_at"), _time("updated_at"),
+        sa.Column("pack_id", sa.Uuid, nullable=True),
+        sa.Column("creator_id", sa.Uuid, nullable=True),
+        sa.Column("interval", sa.String(8), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger, nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_subscriptions"),
         sa.UniqueConstraint("provider_id", name="uq_subscriptions_provider_id"),
     )
