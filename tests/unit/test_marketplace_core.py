@@ -466,8 +466,8 @@ async def test_a_pack_subscription_plays_that_pack_only(catalog: Any) -> None:
     service, library, _, clock = catalog
     _, monthly, item = await published(service, library, Price(
         PriceType.SUBSCRIPTION, 299, "EUR", Interval.MONTHLY))
-    _, members_only, other_item = await published(service, library,
-                                                  Price(PriceType.SUBSCRIPTION))
+    _, _, other_item = await published(service, library,
+                                       Price(PriceType.SUBSCRIPTION))
     subscriber = uuid7()
     assert (await service.check_access(subscriber, item)).access is Access.NOT_OWNED
     await service.set_membership(uuid7(), subscriber, "sub_9",
