@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from google.protobuf.duration_pb2 import Duration
@@ -52,3 +53,23 @@ def minor_units(value: money_pb2.Money, field: str) -> tuple[int, str]:
         raise InvalidArgument(f"{field} must be a whole number of cents",
                               reason="INVALID_PRICE", metadata={"field": field})
     return value.units * 100 + value.nanos // _NANOS_PER_MINOR, value.currency_code.upper()
+
+
+def update_paths(paths: Iterable[str], allowed: set[str], given: dict[str, bool]) -> set[str]:
+    """AIP-134: the mask's paths (each allowed), or without one the fields
+    that were given a value."""
+    chosen = set(paths)
+    unknown = chosen - allowed
+    if unknown:
+        raise InvalidArgument(f"update_mask may name {', '.join(sorted(allowed))}, "
+                              f"not {sorted(unknown)}", reason="INVALID_UPDATE_MASK",
+                              metadata={"field": "update_mask"})
+    return chosen or {name for name, value in given.items() if value}
+
+
+def require_me(name: str, expected: str, field: str) -> None:
+    """`name` must be exactly `expected` (a `.../me...` name of the caller's
+    own resource); INVALID_NAME otherwise."""
+    if name != expected:
+        raise InvalidArgument(f"{field} must be {expected}", reason="INVALID_NAME",
+                              metadata={"field": field})

@@ -64,6 +64,18 @@ class Infrastructure:
     #: Names of the contexts this process serves.
     serving: tuple[str, ...] = ()
 
+    def peer(self, caller: str, context: str) -> Any:
+        """A gRPC channel to `context`, served by another process
+        (WAQUP_<CONTEXT>_TARGET), with service tokens naming `caller` (the
+        process's first caller names them all); closed with the process."""
+        from services.api.peers import Peer, ServiceTokens, peer_target
+
+        if self.service_tokens is None:
+            self.service_tokens = ServiceTokens(self.settings, caller, self.keyring)
+        peer = Peer(peer_target(self.settings, context), self.service_tokens)
+        self.closers.append(peer.close)
+        return peer
+
     def notifying(self, factory: Callable[..., Any]) -> Callable[..., Any]:
         """A unit-of-work factory whose units wake the relay when they commit, so
         that events written to the outbox leave at once, not at the next poll."""

@@ -23,7 +23,7 @@ from core.catalog.service import CatalogService, PackChanges, PackView
 from core.shared.auth import resolve_user
 from core.shared.errors import InvalidArgument, PermissionDenied
 from services.api.context import current_principal
-from services.api.convert import duration, minor_units, money, timestamp, user_segment
+from services.api.convert import duration, minor_units, money, timestamp, update_paths, user_segment
 from services.api.creation import CONTENT_TYPE_FROM_PB, CONTENT_TYPE_TO_PB, resource_id
 from services.api.filters import filter_terms
 from services.api.pagination import PageTokens
@@ -85,17 +85,6 @@ def item_pb(pack_id: uuid.UUID, item: PackItem) -> pb.PackItem:
                        content_type=CONTENT_TYPE_TO_PB[item.content_type],
                        duration=duration(item.duration_ms), position=item.position)
 
-
-def _mask(paths: Iterable[str], allowed: set[str], given: dict[str, bool]) -> set[str]:
-    """AIP-134: the mask's paths (each allowed), or without one the fields
-    that were given a value."""
-    chosen = set(paths)
-    unknown = chosen - allowed
-    if unknown:
-        raise InvalidArgument(f"update_mask may name {', '.join(sorted(allowed))}, "
-                              f"not {sorted(unknown)}", reason="INVALID_UPDATE_MASK",
-                              metadata={"field": "update_mask"})
-    return chosen or {name for name, value in given.items() if value}
 
 
 def _price(message: pb.Pack) -> Price:
@@ -192,7 +181,7 @@ class CreatorServicer(rpc.CreatorServiceServicer):
             raise PermissionDenied("only your own profile can change",
                                    reason="NOT_YOUR_PROFILE")
         given = request.creator
-        paths = _mask(request.update_mask.paths, _MASKS,
+        paths = update_paths(request.update_mask.paths, _MASKS,
                       {"display_name": bool(given.display_name), "bio": bool(given.bio),
                        "links": bool(given.links)})
         creator = await self._catalog.update_creator(
@@ -228,7 +217,7 @@ class PackServicer(rpc.PackServiceServicer):
         user_id = current_principal().user_id
         given = request.pack
         pack_id = resource_id(given.name, "packs", "pack.name")
-        paths = _mask(request.update_mask.paths, _PACK_MASKS, {
+        paths = update_paths(request.update_mask.paths, _PACK_MASKS, {
             "title": bool(given.title), "description": bool(given.description),
             "price_type": bool(given.price_type), "price": given.HasField("price"),
             "subscription_interval": bool(given.subscription_interval),

@@ -7,21 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from core.catalog.service import CatalogService
-from services.api.peers import Peer, ServiceTokens, peer_target
 from services.contexts.catalog import peers
 from services.contexts.catalog.servicers import AccessServicer, CreatorServicer, PackServicer
 from services.contexts.catalog.uploads import upload_handler
 from services.contexts.declaration import BuiltContext
 from services.runtime.infrastructure import Infrastructure
 from services.runtime.scheduler import Job
-
-
-def _peer(infra: Infrastructure, context: str) -> Peer:
-    if infra.service_tokens is None:
-        infra.service_tokens = ServiceTokens(infra.settings, "catalog", infra.keyring)
-    peer = Peer(peer_target(infra.settings, context), infra.service_tokens)
-    infra.closers.append(peer.close)
-    return peer
 
 
 def search_index(infra: Infrastructure) -> Any:
@@ -82,7 +73,7 @@ def build(infra: Infrastructure) -> BuiltContext:
         uow = sql_catalog_uow(infra.engine, infra.codec, infra.trace_context)
     local_library = infra.local("library")
     library: Any = (peers.LocalLibrary(local_library) if local_library
-                    else peers.RemoteLibrary(_peer(infra, "library")))
+                    else peers.RemoteLibrary(infra.peer("catalog", "library")))
     service = CatalogService(infra.notifying(uow), infra.clock, search_index(infra),
                              infra.cache, library, embedder(infra), upload_urls=infra.objects)
     http = {}

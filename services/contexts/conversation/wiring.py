@@ -31,11 +31,7 @@ def build(infra: Infrastructure) -> BuiltContext:
     if library:
         creations: Any = peers.LocalCreations(library)
     else:
-        if infra.service_tokens is None:
-            infra.service_tokens = ServiceTokens(settings, "conversation", infra.keyring)
-        peer = Peer(peer_target(settings, "library"), infra.service_tokens)
-        infra.closers.append(peer.close)
-        creations = peers.RemoteCreations(peer)
+        creations = peers.RemoteCreations(infra.peer("conversation", "library"))
     if identity:
         preferences: Any = peers.LocalPreferences(identity)
     else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -34,7 +33,7 @@ from core.shared.creation import ContentType
 from core.shared.errors import InvalidArgument
 from services.api.audio import encode_measurement, encode_silence
 from services.api.context import current_principal
-from services.api.convert import duration, timestamp, user_segment
+from services.api.convert import duration, timestamp, update_paths, user_segment
 from services.api.creation import (
     CONTENT_TYPE_FROM_PB,
     CONTENT_TYPE_TO_PB,
@@ -151,17 +150,6 @@ def _measurement_pb(details: AudioDetails,
     return encode_measurement(found) if found else None
 
 
-def _mask(paths: Iterable[str], allowed: set[str], given: dict[str, bool]) -> set[str]:
-    """AIP-134: the mask's paths (each allowed), or without one the fields
-    that were given a value."""
-    chosen = set(paths)
-    unknown = chosen - allowed
-    if unknown:
-        raise InvalidArgument(f"update_mask may name {', '.join(sorted(allowed))}, "
-                              f"not {sorted(unknown)}", reason="INVALID_UPDATE_MASK",
-                              metadata={"field": "update_mask"})
-    return chosen or {name for name, value in given.items() if value}
-
 
 class LibraryServicer(rpc.LibraryServiceServicer):
     def __init__(self, library: LibraryService, practice: PracticeService,
@@ -196,7 +184,7 @@ class LibraryServicer(rpc.LibraryServiceServicer):
         user_id = current_principal().user_id
         content_id = resource_id(request.content.name, "contents", "content.name")
         given = request.content
-        paths = _mask(request.update_mask.paths, {"title", "tags", "folder"},
+        paths = update_paths(request.update_mask.paths, {"title", "tags", "folder"},
                       {"title": bool(given.title), "tags": bool(given.tags),
                        "folder": bool(given.folder)})
         folder: Any = UNCHANGED
@@ -340,7 +328,7 @@ class LibraryServicer(rpc.LibraryServiceServicer):
                            context: grpc.aio.ServicerContext) -> pb.Folder:
         user_id = current_principal().user_id
         folder_id = resource_id(request.folder.name, "folders", "folder.name")
-        paths = _mask(request.update_mask.paths, {"display_name"},
+        paths = update_paths(request.update_mask.paths, {"display_name"},
                       {"display_name": bool(request.folder.display_name)})
         if not paths:
             raise InvalidArgument("nothing to change: give display_name",
@@ -419,7 +407,7 @@ class LibraryServicer(rpc.LibraryServiceServicer):
                                          ) -> pb.ListeningPreferences:
         given = request.preferences
         user_id = _me(given.name.removesuffix("/listeningPreferences"))
-        paths = _mask(request.update_mask.paths, {"voice", "background"},
+        paths = update_paths(request.update_mask.paths, {"voice", "background"},
                       {"voice": bool(given.voice), "background": bool(given.background)})
         prefs = await self._organiser.update_preferences(
             user_id, voice=given.voice if "voice" in paths else None,

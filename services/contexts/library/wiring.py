@@ -13,7 +13,7 @@ from core.library.practice import PracticeService
 from core.library.service import LibraryService
 from core.shared.creation import ContentType
 from ports.media import QueuedJob
-from services.api.peers import Peer, ServiceTokens, optional_peer_target, peer_target
+from services.api.peers import optional_peer_target
 from services.contexts.declaration import BuiltContext
 from services.contexts.library import peers
 from services.contexts.library.media import media_handler
@@ -22,14 +22,6 @@ from services.contexts.library.share_page import ShareLinks, share_handler
 from services.runtime.infrastructure import Infrastructure
 from services.runtime.metrics import creation_metrics
 from services.runtime.scheduler import Job
-
-
-def _peer(infra: Infrastructure, context: str) -> Peer:
-    if infra.service_tokens is None:
-        infra.service_tokens = ServiceTokens(infra.settings, "library", infra.keyring)
-    peer = Peer(peer_target(infra.settings, context), infra.service_tokens)
-    infra.closers.append(peer.close)
-    return peer
 
 
 def _importer() -> Any:
@@ -53,14 +45,14 @@ def build(infra: Infrastructure) -> BuiltContext:
     settings = infra.settings
     local_credits, local_content = infra.local("credits"), infra.local("content")
     credits: Any = (peers.LocalCredits(local_credits) if local_credits
-                    else peers.RemoteCredits(_peer(infra, "credits")))
+                    else peers.RemoteCredits(infra.peer("library", "credits")))
     writer: Any = (peers.LocalWriter(local_content) if local_content
-                   else peers.RemoteWriter(_peer(infra, "content")))
+                   else peers.RemoteWriter(infra.peer("library", "content")))
     local_catalog = infra.local("catalog")
     # Without the catalog (a mesh that runs no marketplace), items play for
     # their owners only.
     market: Any = (peers.LocalMarket(local_catalog) if local_catalog
-                   else peers.RemoteMarket(_peer(infra, "catalog"))
+                   else peers.RemoteMarket(infra.peer("library", "catalog"))
                    if optional_peer_target("catalog") else None)
     service = LibraryService(
         infra.notifying(uow), infra.clock, creation_metrics().counting(infra.cache), credits,

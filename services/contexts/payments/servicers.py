@@ -20,7 +20,7 @@ from core.payments.service import PaymentsService
 from core.shared.auth import resolve_user
 from core.shared.errors import InvalidArgument
 from services.api.context import current_principal
-from services.api.convert import money, timestamp, user_segment
+from services.api.convert import money, require_me, timestamp, user_segment
 from services.api.creation import resource_id
 from services.api.pagination import PageTokens
 from services.gen.waqup.payments.v1 import payments_pb2 as pb
@@ -142,12 +142,6 @@ class CheckoutServicer(rpc.CheckoutServiceServicer):
                                         next_page_token=token)
 
 
-def _me(name: str, suffix: str, field: str) -> None:
-    if name != f"users/me{suffix}":
-        raise InvalidArgument(f"{field} must be users/me{suffix}", reason="INVALID_NAME",
-                              metadata={"field": field})
-
-
 def _pack(name: str) -> uuid.UUID | None:
     return resource_id(name, "packs", "pack") if name else None
 
@@ -158,13 +152,13 @@ class SubscriptionServicer(rpc.SubscriptionServiceServicer):
 
     async def GetSubscription(self, request: pb.GetSubscriptionRequest,
                               context: grpc.aio.ServicerContext) -> pb.Subscription:
-        _me(request.name, "/subscription", "name")
+        require_me(request.name, "users/me/subscription", "name")
         return subscription_pb(await self._payments.get_subscription(
             current_principal().user_id, _pack(request.pack)))
 
     async def CreateSubscription(self, request: pb.CreateSubscriptionRequest,
                                  context: grpc.aio.ServicerContext) -> pb.CheckoutSession:
-        _me(request.parent, "", "parent")
+        require_me(request.parent, "users/me", "parent")
         session = await self._payments.create_checkout(
             current_principal().user_id, request.request_id,
             plan_id=_short(request.plan, "subscriptionPlans", "plan"))
@@ -172,6 +166,6 @@ class SubscriptionServicer(rpc.SubscriptionServiceServicer):
 
     async def CancelSubscription(self, request: pb.CancelSubscriptionRequest,
                                  context: grpc.aio.ServicerContext) -> pb.Subscription:
-        _me(request.name, "/subscription", "name")
+        require_me(request.name, "users/me/subscription", "name")
         return subscription_pb(await self._payments.cancel_subscription(
             current_principal().user_id, _pack(request.pack)))

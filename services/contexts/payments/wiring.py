@@ -11,7 +11,6 @@ from adapters.stripe import events as stripe_events
 from core.payments.model import CreditBundle, SubscriptionPlan
 from core.payments.service import PaymentsService
 from services.api.pagination import load_or_create_key
-from services.api.peers import Peer, ServiceTokens, peer_target
 from services.contexts.declaration import BuiltContext
 from services.contexts.payments import peers
 from services.contexts.payments.http import (
@@ -67,13 +66,6 @@ def subscription_plans(spec: str) -> list[SubscriptionPlan]:
     return plans
 
 
-def _peer(infra: Infrastructure, context: str) -> Peer:
-    if infra.service_tokens is None:
-        infra.service_tokens = ServiceTokens(infra.settings, "payments", infra.keyring)
-    peer = Peer(peer_target(infra.settings, context), infra.service_tokens)
-    infra.closers.append(peer.close)
-    return peer
-
 
 def build(infra: Infrastructure) -> BuiltContext:
     if infra.store is not None:
@@ -106,7 +98,7 @@ def build(infra: Infrastructure) -> BuiltContext:
     infra.closers.append(provider.close)
     local_catalog = infra.local("catalog")
     catalog: Any = (peers.LocalCatalog(local_catalog) if local_catalog
-                    else peers.RemoteCatalog(_peer(infra, "catalog")))
+                    else peers.RemoteCatalog(infra.peer("payments", "catalog")))
     service = PaymentsService(
         infra.notifying(uow), infra.clock, provider, catalog,
         credit_bundles(settings.credit_bundles), webhook_secret=secret,

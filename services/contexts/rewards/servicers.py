@@ -6,9 +6,8 @@ import grpc
 
 from core.rewards.model import RewardTransaction, RewardType
 from core.rewards.service import RewardsService
-from core.shared.errors import InvalidArgument
 from services.api.context import current_principal
-from services.api.convert import timestamp
+from services.api.convert import require_me, timestamp
 from services.api.creation import resource_id
 from services.api.pagination import PageTokens
 from services.gen.waqup.rewards.v1 import rewards_pb2 as pb
@@ -30,12 +29,6 @@ def transaction_pb(entry: RewardTransaction) -> pb.RewardTransaction:
         share_percent=entry.share_percent)
 
 
-def _me(name: str, suffix: str, field: str) -> None:
-    if name != f"creators/me{suffix}":
-        raise InvalidArgument(f"{field} must be creators/me{suffix}", reason="INVALID_NAME",
-                              metadata={"field": field})
-
-
 class RewardAccountServicer(rpc.RewardAccountServiceServicer):
     def __init__(self, rewards: RewardsService, page_tokens: PageTokens) -> None:
         self._rewards = rewards
@@ -43,7 +36,7 @@ class RewardAccountServicer(rpc.RewardAccountServiceServicer):
 
     async def GetRewardAccount(self, request: pb.GetRewardAccountRequest,
                                context: grpc.aio.ServicerContext) -> pb.RewardAccount:
-        _me(request.name, "/rewardAccount", "name")
+        require_me(request.name, "creators/me/rewardAccount", "name")
         user_id = current_principal().user_id
         balances = await self._rewards.balances(user_id)
         return pb.RewardAccount(name=f"creators/{user_id}/rewardAccount", balances=[
@@ -52,7 +45,7 @@ class RewardAccountServicer(rpc.RewardAccountServiceServicer):
     async def ListRewardTransactions(
             self, request: pb.ListRewardTransactionsRequest,
             context: grpc.aio.ServicerContext) -> pb.ListRewardTransactionsResponse:
-        _me(request.parent, "", "parent")
+        require_me(request.parent, "creators/me", "parent")
         user_id = current_principal().user_id
         listing = f"rewards.ListRewardTransactions:{user_id}"
         before = self._pages.read_uuid(listing, request.page_token, "before")
